@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/httplog/v2"
+
+	"github.com/pensados/sentinelx-mcp/server"
+)
+
+const usage = `sentinelx-mcp — MCP bridge to a SentinelX Core agent, with OAuth.
+
+Usage:
+  sentinelx-mcp [serve]        run the bridge (configured by environment variables)
+  sentinelx-mcp agent [flags]  run a sandboxed SentinelX Core test agent on loopback
+  sentinelx-mcp version        print the version
+  sentinelx-mcp help           print this help
+
+Environment (serve):
+  VARIABLE                 DEFAULT                  MEANING
+`
+
+// run is main without the process: tests call it with their own args,
+// environment and writers.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.Usage = func() { fmt.Fprint(stderr, usage+server.EnvHelp()) }
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		return serve(ctx, getenv, stdout)
+	case "agent":
+		return runAgent(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "sentinelx-mcp", buildVersion())
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage+server.EnvHelp())
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try: sentinelx-mcp help)", cmd)
+}
+
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := server.LoadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h, err := server.New(ctx, cfg, server.Deps{Logger: logger, Version: buildVersion()})
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (MCP_HOST, MCP_PORT): %w", addr, err)
+	}
+	logger.Info("sentinelx-mcp listening", "addr", ln.Addr().String(), "mcp_url", cfg.MCPURL(),
+		"issuer", cfg.Issuer, "upstream", cfg.UpstreamURL, "stateful", cfg.Stateful, "version", buildVersion())
+	return server.Run(ctx, ln, h, logger.Logger)
+}
+
+func newLogger(format, level string, w io.Writer) *httplog.Logger {
+	return httplog.NewLogger("sentinelx-mcp", httplog.Options{
+		JSON:     strings.EqualFold(format, "json"),
+		LogLevel: httplog.LevelByName(level),
+		Concise:  true,
+		Writer:   w,
+	})
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

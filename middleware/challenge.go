@@ -1,0 +1,72 @@
+package middleware
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// Challenger writes RFC 6750 / RFC 9728 challenges. Every 401 and 403 on
+// /mcp carries resource_metadata so a client that arrives with nothing but
+// the MCP URL can discover the authorization server (MCP 2025-06-18 requires
+// it on every 401; 2025-11-25 accepts it or the well-known URL, so we do both).
+type Challenger struct {
+	// ResourceMetadataURL is the path-form PRM URL, e.g.
+	// "https://sentinelx.example.com/.well-known/oauth-protected-resource/mcp".
+	ResourceMetadataURL string
+}
+
+// Missing answers a request that needs a token and carried none: 401 with no
+// error= (RFC 6750 §3.1 says a request without credentials gets none) and the
+// scopes the call needs, so clients ask for exactly those.
+func (c Challenger) Missing(w http.ResponseWriter, id json.RawMessage, scopes []string) {
+	params := []string{param("resource_metadata", c.ResourceMetadataURL)}
+	if len(scopes) > 0 {
+		params = append(params, param("scope", strings.Join(scopes, " ")))
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	WriteRPCError(w, http.StatusUnauthorized, id, CodeUnauthorized, "Missing Authorization header")
+}
+
+// InvalidToken answers a token that failed verification. The reason is for
+// the log only; the client learns just that the token is not accepted.
+func (c Challenger) InvalidToken(w http.ResponseWriter, id json.RawMessage) {
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join([]string{
+		param("error", "invalid_token"),
+		param("error_description", "The access token is invalid or expired"),
+		param("resource_metadata", c.ResourceMetadataURL),
+	}, ", "))
+	WriteRPCError(w, http.StatusUnauthorized, id, CodeUnauthorized, "Invalid access token")
+}
+
+// InsufficientScope answers a valid token that lacks a scope (MCP step-up
+// authorization). scope lists everything the request needs, granted or not
+// (SPEC-CHECKLIST B9), so re-consent does not drop grants the client holds.
+func (c Challenger) InsufficientScope(w http.ResponseWriter, id json.RawMessage, needed, missing []string) {
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join([]string{
+		param("error", "insufficient_scope"),
+		param("scope", strings.Join(needed, " ")),
+		param("resource_metadata", c.ResourceMetadataURL),
+	}, ", "))
+	WriteRPCError(w, http.StatusForbidden, id, CodeForbidden, "Missing required scope: "+strings.Join(missing, " "))
+}
+
+// InvalidRequest answers a malformed authorization attempt (RFC 6750 §3.1):
+// two Authorization headers, or a token in the query string.
+func (c Challenger) InvalidRequest(w http.ResponseWriter, id json.RawMessage, message string) {
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join([]string{
+		param("error", "invalid_request"),
+		param("error_description", message),
+		param("resource_metadata", c.ResourceMetadataURL),
+	}, ", "))
+	WriteRPCError(w, http.StatusBadRequest, id, CodeInvalidRequest, message)
+}
+
+// param formats one auth-param. Values here never hold a quote or backslash
+// (URLs, scope tokens, fixed messages), but escape anyway so a configured URL
+// cannot break the header.
+func param(k, v string) string {
+	v = strings.ReplaceAll(v, `\`, `\\`)
+	v = strings.ReplaceAll(v, `"`, `\"`)
+	return k + `="` + v + `"`
+}

@@ -1,0 +1,209 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	sjson "github.com/segmentio/encoding/json"
+)
+
+// JSON-RPC error codes used in HTTP error bodies. Clients on the 2026-07-28
+// revision validate every JSON body on /mcp as JSON-RPC, so even a 401 is
+// written as an error object.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeUnauthorized   = -32001
+	CodeForbidden      = -32003
+	CodeRateLimited    = -32029
+)
+
+// maxNesting bounds JSON depth before any decoder sees the body. Tool
+// arguments here are flat; go-sdk itself stops at 1000.
+const maxNesting = 64
+
+// Message is what the gates need from one JSON-RPC message.
+type Message struct {
+	ID     json.RawMessage // nil for notifications and responses
+	Method string          // "" for responses
+	Tool   string          // params.name of a tools/call
+}
+
+type messagesKey struct{}
+
+// Messages returns the JSON-RPC messages [ReadBody] found in the request.
+// ok is false when the body was not read (GET, DELETE, non-JSON POST).
+func Messages(ctx context.Context) (msgs []Message, ok bool) {
+	msgs, ok = ctx.Value(messagesKey{}).([]Message)
+	return msgs, ok
+}
+
+// ReadBody reads a POSTed JSON body once, bounded by max bytes, rejects what
+// no JSON-RPC peer could mean (oversize, invalid UTF-8, malformed or absurdly
+// nested JSON) and records each message's id, method and tool name for the
+// bearer and scope gates. The body is handed on unchanged.
+//
+// Decoding uses the same decoder and options as go-sdk (segmentio, exact
+// key matching), so the gate and the SDK never disagree on which method or
+// tool a message names, whatever duplicate or case-variant keys it carries.
+func ReadBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			r.Body.Close()
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					WriteRPCError(w, http.StatusRequestEntityTooLarge, nil, CodeInvalidRequest,
+						"Request body exceeds "+strconv.FormatInt(max, 10)+" bytes")
+					return
+				}
+				WriteRPCError(w, http.StatusBadRequest, nil, CodeParseError, "Could not read request body")
+				return
+			}
+			msgs, code, msg := peek(body)
+			if code != 0 {
+				WriteRPCError(w, http.StatusBadRequest, nil, code, msg)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), messagesKey{}, msgs)))
+		})
+	}
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+type wireMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method json.RawMessage `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+type toolParams struct {
+	Name string `json:"name"`
+}
+
+// peek parses body into messages, or returns a JSON-RPC error code and a
+// message saying what is wrong.
+func peek(body []byte) ([]Message, int, string) {
+	if !utf8.Valid(body) {
+		return nil, CodeParseError, "Parse error: body is not valid UTF-8"
+	}
+	if depth(body) > maxNesting {
+		return nil, CodeParseError, "Parse error: JSON nested deeper than " + strconv.Itoa(maxNesting) + " levels"
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, CodeParseError, "Parse error: empty body"
+	}
+	var raws []json.RawMessage
+	if trimmed[0] == '[' {
+		if err := unmarshal(body, &raws); err != nil {
+			return nil, CodeParseError, "Parse error: " + err.Error()
+		}
+		if len(raws) == 0 {
+			return nil, CodeInvalidRequest, "Invalid Request: empty batch"
+		}
+	} else {
+		raws = []json.RawMessage{body}
+	}
+	msgs := make([]Message, 0, len(raws))
+	for _, raw := range raws {
+		var wm wireMessage
+		if err := unmarshal(raw, &wm); err != nil {
+			return nil, CodeParseError, "Parse error: " + err.Error()
+		}
+		m := Message{}
+		if len(wm.ID) > 0 && !bytes.Equal(wm.ID, []byte("null")) {
+			m.ID = wm.ID
+		}
+		if len(wm.Method) > 0 {
+			if err := unmarshal(wm.Method, &m.Method); err != nil {
+				return nil, CodeInvalidRequest, "Invalid Request: method must be a string"
+			}
+		}
+		if m.Method == "tools/call" {
+			var p toolParams
+			if len(wm.Params) == 0 || unmarshal(wm.Params, &p) != nil {
+				return nil, CodeInvalidRequest, "Invalid Request: tools/call params must be an object with a string name"
+			}
+			m.Tool = p.Name
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, 0, ""
+}
+
+func unmarshal(data []byte, v any) error {
+	dec := sjson.NewDecoder(bytes.NewReader(data))
+	dec.DontMatchCaseInsensitiveStructFields()
+	return dec.Decode(v)
+}
+
+// depth returns the deepest nesting of objects and arrays in data, skipping
+// string contents. One pass, no allocation.
+func depth(data []byte) int {
+	var d, most int
+	var inString, escaped bool
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			d++
+			most = max(most, d)
+		case b == '}' || b == ']':
+			d--
+		}
+	}
+	return most
+}
+
+// WriteRPCError writes a JSON-RPC error object as the whole HTTP response.
+// id is the failing request's id, or nil (written as null) when unknown.
+func WriteRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	type rpcError struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	type response struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   rpcError        `json:"error"`
+	}
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(response{"2.0", id, rpcError{code, message}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

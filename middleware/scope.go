@@ -1,0 +1,68 @@
+package middleware
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+// ScopeFunc returns the scope a tool needs, or "" for a public tool or a
+// name that is not a tool (go-sdk answers those with its own error).
+type ScopeFunc func(tool string) string
+
+// Scopes gates tools/call on the caller's scopes before go-sdk runs, so a
+// call that is not allowed never reaches a tool handler or the agent. Every
+// message of a batch counts: the request needs the union of their scopes.
+// A protected call without a token gets 401 with the scope to ask for; a
+// token without the scope gets 403 insufficient_scope (step-up).
+func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Handler) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			msgs, _ := Messages(r.Context())
+			var needed []string
+			var id json.RawMessage
+			for _, m := range msgs {
+				if m.Method != "tools/call" {
+					continue
+				}
+				s := scopeOf(m.Tool)
+				if s == "" {
+					continue
+				}
+				if id == nil {
+					id = m.ID
+				}
+				if !slices.Contains(needed, s) {
+					needed = append(needed, s)
+				}
+			}
+			if len(needed) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ti := auth.TokenInfoFromContext(r.Context())
+			if ti == nil {
+				ch.Missing(w, id, needed)
+				return
+			}
+			var missing []string
+			for _, s := range needed {
+				if !slices.Contains(ti.Scopes, s) {
+					missing = append(missing, s)
+				}
+			}
+			if len(missing) > 0 {
+				logger.Info("scope denied", "subject", ti.UserID, "needed", needed, "missing", missing)
+				ch.InsufficientScope(w, id, needed, missing)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

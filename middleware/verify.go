@@ -1,0 +1,355 @@
+package middleware
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// Fixed verification policy (DESIGN.md "Authentication and authorization",
+// items 3, 7 and 8). They are constants, not settings, because every one of
+// them is a security trade-off the design already decided.
+const (
+	// verifyLeeway absorbs clock skew between the IdP and this host for
+	// exp, nbf and iat.
+	verifyLeeway = 60 * time.Second
+	// verifyRefetchEvery bounds how often an unknown kid may make us fetch
+	// the JWKS again, so a flood of forged kids cannot hammer the IdP.
+	verifyRefetchEvery = 10 * time.Second
+	// verifyRefreshEvery re-reads the key set in the background so that a key
+	// the IdP has withdrawn stops being trusted even if no new kid shows up.
+	verifyRefreshEvery = 15 * time.Minute
+	// verifyCacheMax bounds both token caches.
+	verifyCacheMax = 10000
+	// introspectCacheTTL is how long an "active" answer is reused: a revoked
+	// opaque token keeps working at most this long.
+	introspectCacheTTL = 30 * time.Second
+	// verifyHTTPTimeout is used when the caller's client has none, so an IdP
+	// that accepts the connection and never answers cannot stall requests.
+	verifyHTTPTimeout = 10 * time.Second
+)
+
+// VerifierConfig is plain data built from server.Config.
+type VerifierConfig struct {
+	// Issuer is OIDC_ISSUER. Tokens' iss must equal it; a difference of only
+	// a trailing slash is tolerated (the old bridge broke Authentik by
+	// stripping it).
+	Issuer string
+	// JWKSURI is OIDC_JWKS_URI. Empty means discover it from Issuer.
+	JWKSURI string
+	// Audiences is OIDC_EXPECTED_AUDIENCE. Empty skips the audience check
+	// (the seed's behaviour); otherwise aud must contain one of them and a
+	// token without aud is rejected.
+	Audiences []string
+	// IntrospectionURL is OIDC_INTROSPECTION_URL (RFC 7662) for opaque
+	// tokens. Empty with client credentials set means discover it.
+	IntrospectionURL string
+	// ClientID and ClientSecret authenticate introspection calls
+	// (client_secret_basic).
+	ClientID, ClientSecret string
+	// RequireATJWT is OIDC_REQUIRE_AT_JWT: accept only typ at+jwt.
+	RequireATJWT bool
+	// HTTPClient talks to the IdP. Nil means a private client; a client
+	// without a timeout is copied and given one.
+	HTTPClient *http.Client
+	// Logger receives key-set events and, with Debug, claims. Nil discards.
+	Logger *slog.Logger
+	// Debug is AUTH_DEBUG: log claims of accepted and rejected tokens
+	// (never the token itself).
+	Debug bool
+	// Now is the clock; nil means time.Now. Tests inject one.
+	Now func() time.Time
+}
+
+// VerifierStatus is a snapshot for /readyz and the status page.
+type VerifierStatus struct {
+	// Ready is true once a key set has been loaded.
+	Ready         bool
+	Issuer        string
+	JWKSURI       string // empty until discovered
+	Keys          int
+	KeysFetchedAt time.Time
+	LastError     string // last discovery or JWKS failure; cleared on success
+	Introspection bool   // opaque tokens can be introspected
+	AudienceCheck bool
+}
+
+// Verifier checks bearer tokens: JWTs locally against the IdP's JWKS and
+// opaque tokens through RFC 7662 introspection. It is safe for concurrent
+// use. Build it with [NewVerifier], call [Verifier.Start] once, and hand
+// [Verifier.Verify] to go-sdk's auth.RequireBearerToken.
+type Verifier struct {
+	issuer       string
+	audiences    []string
+	requireATJWT bool
+	clientID     string
+	clientSecret string
+	wantsIntro   bool // client credentials are set
+	hc           *http.Client
+	log          *slog.Logger
+	debug        bool
+	now          func() time.Time
+	encoder      httphelper.Encoder
+	algs         []jose.SignatureAlgorithm
+
+	// fetchSem serialises IdP fetches (discovery + JWKS) so a burst of
+	// unknown kids produces one request, not one per caller.
+	fetchSem  chan struct{}
+	startOnce sync.Once
+	// Start's retry delays; fields so tests can shorten them.
+	backoffMin, backoffMax time.Duration
+
+	mu            sync.RWMutex // guards the fields below
+	jwksURI       string
+	introURL      string
+	discovered    bool // discovery done, or not needed
+	keys          []jose.JSONWebKey
+	keysID        string // fingerprint of keys, to notice rotation
+	keysFetchedAt time.Time
+	lastErr       string
+	lastRefetch   time.Time // last fetch caused by Verify, for the rate limit
+
+	jwtCache   *verifyCache // flushed whenever the key set changes
+	introCache *verifyCache
+}
+
+// NewVerifier validates cfg. It does no network I/O, so the server starts
+// even while the IdP is down; [Verifier.Start] loads the keys.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if err := verifyCheckURL("OIDC_ISSUER", cfg.Issuer, true); err != nil {
+		return nil, err
+	}
+	if err := verifyCheckURL("OIDC_JWKS_URI", cfg.JWKSURI, false); err != nil {
+		return nil, err
+	}
+	if err := verifyCheckURL("OIDC_INTROSPECTION_URL", cfg.IntrospectionURL, false); err != nil {
+		return nil, err
+	}
+	if (cfg.ClientID == "") != (cfg.ClientSecret == "") {
+		return nil, errors.New("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set together")
+	}
+	if cfg.IntrospectionURL != "" && cfg.ClientID == "" {
+		return nil, errors.New("OIDC_INTROSPECTION_URL needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET to authenticate to it")
+	}
+	var auds []string
+	for _, a := range cfg.Audiences {
+		if a = strings.TrimSpace(a); a != "" {
+			auds = append(auds, a)
+		}
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: verifyHTTPTimeout}
+	} else if hc.Timeout <= 0 {
+		c := *hc
+		c.Timeout = verifyHTTPTimeout
+		hc = &c
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	wantsIntro := cfg.ClientID != ""
+	return &Verifier{
+		issuer:       cfg.Issuer,
+		audiences:    auds,
+		requireATJWT: cfg.RequireATJWT,
+		clientID:     cfg.ClientID,
+		clientSecret: cfg.ClientSecret,
+		wantsIntro:   wantsIntro,
+		hc:           hc,
+		log:          logger,
+		debug:        cfg.Debug,
+		now:          now,
+		encoder:      oidc.NewEncoder(),
+		algs:         verifyAlgs(),
+		fetchSem:     make(chan struct{}, 1),
+		backoffMin:   time.Second,
+		backoffMax:   30 * time.Second,
+		jwksURI:      cfg.JWKSURI,
+		introURL:     cfg.IntrospectionURL,
+		discovered:   cfg.JWKSURI != "" && (!wantsIntro || cfg.IntrospectionURL != ""),
+		jwtCache:     newVerifyCache(verifyCacheMax),
+		introCache:   newVerifyCache(verifyCacheMax),
+	}, nil
+}
+
+func verifyCheckURL(name, raw string, required bool) error {
+	if raw == "" {
+		if required {
+			return fmt.Errorf("%s is required", name)
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s must be an absolute http(s) URL, got %q", name, raw)
+	}
+	return nil
+}
+
+// Start loads discovery and the key set in the background, retrying with
+// backoff until it succeeds, then refreshes the key set periodically until
+// ctx is done. It returns at once; calling it again has no effect.
+func (v *Verifier) Start(ctx context.Context) {
+	v.startOnce.Do(func() { go v.verifyRun(ctx) })
+}
+
+func (v *Verifier) verifyRun(ctx context.Context) {
+	delay := v.backoffMin
+	for {
+		err := v.verifyLoad(ctx, false)
+		wait := verifyRefreshEvery
+		if err != nil || !v.verifyResolved() {
+			wait = delay
+			delay = min(delay*2, v.backoffMax)
+		} else {
+			delay = v.backoffMin
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// verifyResolved reports whether every endpoint we may need is known, so the
+// start loop keeps retrying discovery for introspection even when a
+// configured JWKS URI already works.
+func (v *Verifier) verifyResolved() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.discovered && len(v.keys) > 0
+}
+
+// Status reports the verifier's state.
+func (v *Verifier) Status() VerifierStatus {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return VerifierStatus{
+		Ready:         len(v.keys) > 0,
+		Issuer:        v.issuer,
+		JWKSURI:       v.jwksURI,
+		Keys:          len(v.keys),
+		KeysFetchedAt: v.keysFetchedAt,
+		LastError:     v.lastErr,
+		Introspection: v.introURL != "" && v.clientID != "",
+		AudienceCheck: len(v.audiences) > 0,
+	}
+}
+
+// Verify checks a bearer token and returns who it belongs to. Every
+// rejection wraps auth.ErrInvalidToken with a specific reason meant for the
+// log; the reason never contains the token. IdP failures fail closed.
+func (v *Verifier) Verify(ctx context.Context, token string) (*auth.TokenInfo, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: empty token", auth.ErrInvalidToken)
+	}
+	now := v.now()
+	key := sha256.Sum256([]byte(token))
+	switch verifyShape(token) {
+	case verifyShapeJWE:
+		return nil, fmt.Errorf("%w: encrypted JWT (JWE) not supported", auth.ErrInvalidToken)
+	case verifyShapeJWT:
+		if info, ok := v.jwtCache.get(key, now); ok {
+			return verifyCopy(info), nil
+		}
+		// Taken before verifying: if the key set changes meanwhile, the
+		// result must not land in the freshly flushed cache.
+		gen := v.jwtCache.generation()
+		info, exp, err := v.verifyJWT(ctx, token, now)
+		if err != nil {
+			return nil, err
+		}
+		v.jwtCache.put(gen, key, info, exp.Add(verifyLeeway), now)
+		return verifyCopy(info), nil
+	default:
+		if info, ok := v.introCache.get(key, now); ok {
+			return verifyCopy(info), nil
+		}
+		gen := v.introCache.generation()
+		info, until, err := v.verifyIntrospect(ctx, token, now)
+		if err != nil {
+			return nil, err
+		}
+		v.introCache.put(gen, key, info, until, now)
+		return verifyCopy(info), nil
+	}
+}
+
+// Shapes of a bearer token, decided on syntax alone.
+const (
+	verifyShapeOpaque = iota
+	verifyShapeJWT
+	verifyShapeJWE
+)
+
+// verifyShape classifies a token as JWS compact (3 base64url parts), JWE
+// compact (5 parts) or anything else (opaque, for introspection).
+func verifyShape(token string) int {
+	parts := 1
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		switch {
+		case c == '.':
+			parts++
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return verifyShapeOpaque
+		}
+	}
+	switch parts {
+	case 3:
+		// A JWS needs a header and a payload; "a..b" is not one.
+		if h, rest, _ := strings.Cut(token, "."); h == "" || strings.HasPrefix(rest, ".") {
+			return verifyShapeOpaque
+		}
+		return verifyShapeJWT
+	case 5:
+		return verifyShapeJWE
+	}
+	return verifyShapeOpaque
+}
+
+// verifyCopy returns a copy callers may modify without touching the cached
+// entry. Extra's nested "claims" map is shared and must be treated as
+// read-only.
+func verifyCopy(in *auth.TokenInfo) *auth.TokenInfo {
+	out := *in
+	out.Scopes = append([]string(nil), in.Scopes...)
+	out.Extra = make(map[string]any, len(in.Extra))
+	for k, val := range in.Extra {
+		out.Extra[k] = val
+	}
+	return &out
+}
+
+// verifyReason shortens an error from the IdP side (which may carry a
+// whole HTML error page) to something fit for one log line.
+func verifyReason(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,92 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+)
+
+// introspectRequest is RFC 7662 §2.1's form. zitadel's rs.Introspect sends
+// oidc.IntrospectionRequest, which has no token_type_hint, and its
+// ResourceServer constructor does discovery on the network; so we build the
+// same request from the same parts (FormRequest, AuthorizeBasic,
+// HttpRequest) with the hint added.
+type introspectRequest struct {
+	Token         string `schema:"token"`
+	TokenTypeHint string `schema:"token_type_hint"`
+}
+
+// verifyIntrospect asks the IdP about an opaque token and applies the same
+// iss/aud/time rules as for JWTs. It returns when the answer stops being
+// reusable: min(now+introspectCacheTTL, exp).
+func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, until time.Time, err error) {
+	var claims map[string]any
+	if v.debug {
+		defer func() { v.verifyDebugLog(ctx, "introspection", err, claims) }()
+	}
+	if !v.wantsIntro {
+		return nil, until, verifyReject("not a JWT and introspection is not configured")
+	}
+	endpoint := v.verifyIntrospectURL(ctx)
+	if endpoint == "" {
+		v.mu.RLock()
+		last := v.lastErr
+		v.mu.RUnlock()
+		return nil, until, verifyReject("introspection failed: endpoint unknown (discovery: %s)", last)
+	}
+
+	req, err := httphelper.FormRequest(ctx, endpoint,
+		&introspectRequest{Token: token, TokenTypeHint: "access_token"},
+		v.encoder, httphelper.AuthorizeBasic(v.clientID, v.clientSecret))
+	if err != nil {
+		return nil, until, verifyReject("introspection failed: %s", verifyReason(err))
+	}
+	req.Header.Set("Accept", "application/json")
+	var raw json.RawMessage
+	if err := httphelper.HttpRequest(v.hc, req, &raw); err != nil {
+		return nil, until, verifyReject("introspection failed: %s", verifyReason(err))
+	}
+	var c verifyClaims
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, until, verifyReject("introspection failed: malformed response: %s", verifyReason(err))
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return nil, until, verifyReject("introspection failed: malformed response: %s", verifyReason(err))
+	}
+	if !c.Active {
+		return nil, until, verifyReject("inactive token")
+	}
+	exp, err := v.verifyCheckClaims(&c, now, false)
+	if err != nil {
+		return nil, until, err
+	}
+	until = now.Add(introspectCacheTTL)
+	if !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	if exp.IsZero() {
+		// RFC 7662 makes exp optional. go-sdk rejects a zero
+		// Expiration, and "active now, asked again in 30 s" is what we
+		// actually know.
+		exp = until
+	}
+	return verifyTokenInfo(&c, claims, exp), until, nil
+}
+
+// verifyIntrospectURL returns the introspection endpoint, trying discovery
+// (rate-limited, like a JWKS refetch) if Start has not resolved it yet.
+func (v *Verifier) verifyIntrospectURL(ctx context.Context) string {
+	v.mu.RLock()
+	u, done := v.introURL, v.discovered
+	v.mu.RUnlock()
+	if u != "" || done {
+		return u
+	}
+	_ = v.verifyLoad(ctx, true)
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.introURL
+}

@@ -1,0 +1,238 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// Asymmetric algorithms only: with HS* anyone holding the public key could
+// mint tokens, and "none" is no signature at all.
+func verifyAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{
+		jose.RS256, jose.RS384, jose.RS512,
+		jose.PS256, jose.PS384, jose.PS512,
+		jose.ES256, jose.ES384, jose.ES512,
+		jose.EdDSA,
+	}
+}
+
+// verifyClaims reuses zitadel's claim types (aud as string or array, times
+// as numbers or RFC 3339 strings). Scopes are not read through
+// oidc.AccessTokenClaims because its scope type rejects the whole token
+// when an array holds a non-string and ignores scp; see verifyScopes.
+type verifyClaims struct {
+	oidc.TokenClaims
+	Active bool `json:"active"` // RFC 7662 responses only
+}
+
+func verifyReject(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{auth.ErrInvalidToken}, args...)...)
+}
+
+// verifyJWT checks a JWS-shaped token. It returns the token's exp so the
+// caller can bound the cache entry by it.
+func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, exp time.Time, err error) {
+	var jws *jose.JSONWebSignature
+	var claims map[string]any
+	if v.debug {
+		defer func() {
+			if claims == nil && jws != nil {
+				// Not verified yet, but what an operator needs to see
+				// when the kid or alg is the problem.
+				_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+			}
+			v.verifyDebugLog(ctx, "jwt", err, claims)
+		}()
+	}
+
+	jws, err = jose.ParseSignedCompact(token, v.algs)
+	if err != nil {
+		var bad *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &bad) {
+			return nil, exp, verifyReject("alg %q not allowed", string(bad.Got))
+		}
+		return nil, exp, verifyReject("malformed JWT: %s", verifyReason(err))
+	}
+	h := jws.Signatures[0].Header
+	// crit names extensions the verifier must understand; we understand
+	// none, so RFC 7515 §4.1.11 says reject. jku/x5u/jwk are ignored on
+	// purpose: keys come only from the configured JWKS.
+	if _, ok := h.ExtraHeaders["crit"]; ok {
+		return nil, exp, verifyReject("crit header not supported")
+	}
+	if err := v.verifyTyp(h); err != nil {
+		return nil, exp, err
+	}
+	key, err := v.verifyKey(ctx, h.KeyID, h.Algorithm)
+	if err != nil {
+		return nil, exp, err
+	}
+	payload, err := jws.Verify(&key)
+	if err != nil {
+		return nil, exp, verifyReject("signature invalid (kid %q, alg %s)", h.KeyID, h.Algorithm)
+	}
+
+	var c verifyClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, exp, verifyReject("malformed claims: %s", verifyReason(err))
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, exp, verifyReject("malformed claims: %s", verifyReason(err))
+	}
+	if c.Expiration == 0 {
+		return nil, exp, verifyReject("exp missing")
+	}
+	exp, err = v.verifyCheckClaims(&c, now, true)
+	if err != nil {
+		return nil, exp, err
+	}
+	return verifyTokenInfo(&c, claims, exp), exp, nil
+}
+
+// verifyTyp accepts at+jwt (RFC 9068) and, unless RequireATJWT, plain JWT or
+// no typ: Keycloak, Entra, Zitadel and Hydra issue typ JWT access tokens.
+// ID tokens are kept out by the audience check instead.
+func (v *Verifier) verifyTyp(h jose.Header) error {
+	raw, present := h.ExtraHeaders[jose.HeaderType]
+	if !present {
+		if v.requireATJWT {
+			return verifyReject("typ missing, at+jwt required")
+		}
+		return nil
+	}
+	typ, ok := raw.(string)
+	if !ok {
+		return verifyReject("typ is not a string")
+	}
+	if strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt") {
+		return nil
+	}
+	if !v.requireATJWT && strings.EqualFold(typ, "JWT") {
+		return nil
+	}
+	if v.requireATJWT {
+		return verifyReject("typ %q not allowed, at+jwt required", typ)
+	}
+	return verifyReject("typ %q not allowed", typ)
+}
+
+// verifyCheckClaims applies the time, issuer and audience rules shared by
+// JWTs and introspection responses, with a fixed leeway. requireIss is
+// false for introspection, where iss is optional (RFC 7662 §2.2).
+func (v *Verifier) verifyCheckClaims(c *verifyClaims, now time.Time, requireIss bool) (time.Time, error) {
+	exp := c.Expiration.AsTime()
+	if !exp.IsZero() && !now.Before(exp.Add(verifyLeeway)) {
+		return exp, verifyReject("expired at %s", exp.UTC().Format(time.RFC3339))
+	}
+	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(verifyLeeway)) {
+		return exp, verifyReject("not valid before %s (nbf)", nbf.UTC().Format(time.RFC3339))
+	}
+	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(verifyLeeway)) {
+		return exp, verifyReject("issued in the future (iat %s)", iat.UTC().Format(time.RFC3339))
+	}
+	if (requireIss || c.Issuer != "") && !verifyIssuerMatch(c.Issuer, v.issuer) {
+		return exp, verifyReject("issuer mismatch: got %q", c.Issuer)
+	}
+	if len(v.audiences) > 0 {
+		if len(c.Audience) == 0 {
+			return exp, verifyReject("audience mismatch: token has no aud")
+		}
+		if !verifyAudienceMatch(c.Audience, v.audiences) {
+			return exp, verifyReject("audience mismatch: got %q", []string(c.Audience))
+		}
+	}
+	return exp, nil
+}
+
+// verifyIssuerMatch compares exactly except for one trailing slash, the
+// only difference DESIGN.md item 6 tolerates.
+func verifyIssuerMatch(got, want string) bool {
+	return got != "" && strings.TrimSuffix(got, "/") == strings.TrimSuffix(want, "/")
+}
+
+func verifyAudienceMatch(got, want []string) bool {
+	for _, g := range got {
+		for _, w := range want {
+			if g == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// verifyTokenInfo builds what go-sdk hands to tools as req.Extra.TokenInfo.
+func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time) *auth.TokenInfo {
+	clientID := c.ClientID
+	if clientID == "" {
+		clientID = c.AuthorizedParty
+	}
+	return &auth.TokenInfo{
+		UserID:     c.Subject,
+		Scopes:     verifyScopes(claims),
+		Expiration: exp,
+		Extra: map[string]any{
+			"username":  verifyFirstString(claims, "preferred_username", "username", "email", "client_id"),
+			"client_id": clientID,
+			"claims":    claims,
+		},
+	}
+}
+
+// verifyScopes merges scope and scp, each a space-separated string or an
+// array of strings (Entra uses scp, Okta an array). Non-strings in an
+// array are ignored rather than failing the token; duplicates are dropped.
+func verifyScopes(claims map[string]any) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		for _, f := range strings.Fields(s) {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	for _, name := range []string{"scope", "scp"} {
+		switch val := claims[name].(type) {
+		case string:
+			add(val)
+		case []any:
+			for _, e := range val {
+				if s, ok := e.(string); ok {
+					add(s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func verifyFirstString(claims map[string]any, names ...string) string {
+	for _, n := range names {
+		if s, ok := claims[n].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// verifyDebugLog implements AUTH_DEBUG: the outcome and the claims, never
+// the token.
+func (v *Verifier) verifyDebugLog(ctx context.Context, kind string, err error, claims map[string]any) {
+	attrs := []slog.Attr{slog.String("kind", kind), slog.Any("claims", claims)}
+	if err != nil {
+		v.log.LogAttrs(ctx, slog.LevelInfo, "auth debug: token rejected", append(attrs, slog.String("reason", err.Error()))...)
+		return
+	}
+	v.log.LogAttrs(ctx, slog.LevelInfo, "auth debug: token accepted", attrs...)
+}

@@ -1,0 +1,252 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the whole runtime configuration, read from the environment.
+// Names follow the archived Python bridge first (MCP_PORT, SENTINELX_URL,
+// OIDC_*, RESOURCE_URL, AUTH_DEBUG) so an existing env file keeps working.
+// The `help` tag feeds `sentinelx-mcp --help`; keep it to one line.
+type Config struct {
+	Port          int    `env:"MCP_PORT" envDefault:"8098" help:"TCP port the MCP endpoint listens on"`
+	Host          string `env:"MCP_HOST" envDefault:"127.0.0.1" help:"address to bind; keep loopback behind a reverse proxy"`
+	UpstreamURL   string `env:"SENTINELX_URL" envDefault:"http://127.0.0.1:8091" help:"base URL of the SentinelX Core agent"`
+	UpstreamToken string `env:"SENTINELX_TOKEN" help:"the agent's static bearer token (alias SENTINEL_TOKEN); required"`
+
+	Issuer           string   `env:"OIDC_ISSUER" help:"issuer of the access tokens, compared exactly (trailing slash tolerated); required"`
+	JWKSURI          string   `env:"OIDC_JWKS_URI" help:"JWKS URL; empty = discovered from OIDC_ISSUER"`
+	Audiences        []string `env:"OIDC_EXPECTED_AUDIENCE" envSeparator:"," help:"accepted token audiences (comma list); set it to the MCP URL. Empty skips the check (not recommended)"`
+	IntrospectionURL string   `env:"OIDC_INTROSPECTION_URL" help:"RFC 7662 endpoint for opaque tokens; empty = discovered when client credentials are set"`
+	ClientID         string   `env:"OIDC_CLIENT_ID" help:"client id used for token introspection"`
+	ClientSecret     string   `env:"OIDC_CLIENT_SECRET" help:"client secret used for token introspection"`
+	RequireATJWT     bool     `env:"OIDC_REQUIRE_AT_JWT" envDefault:"false" help:"accept only JWTs with typ at+jwt (RFC 9068)"`
+
+	ResourceURL  string `env:"RESOURCE_URL" help:"public base URL, e.g. https://sentinelx.example.com (a value ending in /mcp is the MCP URL itself); required"`
+	AuthDebug    bool   `env:"AUTH_DEBUG" envDefault:"false" help:"log token verification details and claims (never the token)"`
+	AuthRequired bool   `env:"MCP_AUTH_REQUIRED" envDefault:"false" help:"require a valid token on every /mcp request, not only on protected tool calls"`
+
+	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp (RESOURCE_URL's host and loopback are always accepted)"`
+	AllowedOrigins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," help:"extra browser origins accepted on /mcp (use null to allow Origin: null)"`
+
+	UploadURLAllow     []string `env:"UPLOAD_URL_ALLOW" envSeparator:"," help:"https URL prefixes sentinel_upload_file may download from; empty disables file_url"`
+	EditUploadLocalDir string   `env:"EDIT_UPLOAD_LOCAL_DIR" help:"directory sentinel_edit_upload_file may read input_file from; empty disables input_file"`
+
+	UpstreamTimeout Duration `env:"UPSTREAM_TIMEOUT" envDefault:"60s" help:"timeout of one agent call (Go duration; a bare number means seconds)"`
+	Stateful        bool     `env:"MCP_STATEFUL" envDefault:"false" help:"keep MCP sessions (Mcp-Session-Id, GET stream); default is stateless"`
+	MaxBodyBytes    int64    `env:"MCP_MAX_BODY_BYTES" envDefault:"16777216" help:"largest /mcp request body in bytes"`
+
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"json or text"`
+}
+
+// Duration is a time.Duration that also accepts a bare number of seconds,
+// because the old bridge's UPSTREAM_TIMEOUT was written as "60".
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n <= 0 {
+			return errors.New("must be positive")
+		}
+		*d = Duration(n * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration like 60s or 2m, or a number of seconds")
+	}
+	if v <= 0 {
+		return errors.New("must be positive")
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String formats like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ConfigError names the variable that stopped startup and what it expects.
+type ConfigError struct {
+	Var  string
+	Want string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Want }
+
+// LoadConfig reads and validates the configuration through getenv (os.Getenv
+// in main, a map in tests). The first problem found is returned as a
+// *ConfigError; secrets never appear in it.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	vars := map[string]string{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		if v := getenv(name); v != "" {
+			vars[name] = v
+		}
+	}
+	if vars["SENTINELX_TOKEN"] == "" {
+		if v := getenv("SENTINEL_TOKEN"); v != "" {
+			vars["SENTINELX_TOKEN"] = v
+		}
+	}
+	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: vars})
+	if err != nil {
+		return Config{}, configParseError(err)
+	}
+	return cfg, cfg.validate()
+}
+
+func configParseError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		name := pe.Name
+		if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+			name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+		}
+		want := "invalid value"
+		switch pe.Type.Kind() {
+		case reflect.Int, reflect.Int64:
+			want = "want a whole number"
+		case reflect.Bool:
+			want = "want true or false"
+		}
+		if pe.Type == reflect.TypeFor[Duration]() && pe.Err != nil {
+			want = pe.Err.Error()
+		}
+		return &ConfigError{Var: name, Want: want}
+	}
+	return &ConfigError{Var: "environment", Want: err.Error()}
+}
+
+func (c Config) validate() error {
+	if c.Port < 1 || c.Port > 65535 {
+		return &ConfigError{"MCP_PORT", "want a port number between 1 and 65535"}
+	}
+	if net.ParseIP(c.Host) == nil && c.Host != "localhost" && c.Host != "" {
+		return &ConfigError{"MCP_HOST", "want an IP address such as 127.0.0.1 or 0.0.0.0"}
+	}
+	if err := checkURL(c.UpstreamURL, false); err != "" {
+		return &ConfigError{"SENTINELX_URL", err}
+	}
+	if c.UpstreamToken == "" {
+		return &ConfigError{"SENTINELX_TOKEN", "required: the SentinelX Core agent's bearer token (SENTINEL_TOKEN is accepted too)"}
+	}
+	if c.Issuer == "" {
+		return &ConfigError{"OIDC_ISSUER", "required: the issuer URL of your identity provider, e.g. https://auth.example.com/realms/sentinelx"}
+	}
+	if err := checkURL(c.Issuer, false); err != "" {
+		return &ConfigError{"OIDC_ISSUER", err}
+	}
+	for _, v := range []struct{ name, val string }{
+		{"OIDC_JWKS_URI", c.JWKSURI}, {"OIDC_INTROSPECTION_URL", c.IntrospectionURL},
+	} {
+		if v.val == "" {
+			continue
+		}
+		if err := checkURL(v.val, false); err != "" {
+			return &ConfigError{v.name, err}
+		}
+	}
+	if (c.ClientID == "") != (c.ClientSecret == "") {
+		return &ConfigError{"OIDC_CLIENT_SECRET", "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set together"}
+	}
+	if c.IntrospectionURL != "" && c.ClientID == "" {
+		return &ConfigError{"OIDC_CLIENT_ID", "required when OIDC_INTROSPECTION_URL is set"}
+	}
+	if c.ResourceURL == "" {
+		return &ConfigError{"RESOURCE_URL", "required: the public base URL clients use, e.g. https://sentinelx.example.com"}
+	}
+	if err := checkURL(c.ResourceURL, true); err != "" {
+		return &ConfigError{"RESOURCE_URL", err}
+	}
+	for _, p := range c.UploadURLAllow {
+		u, err := url.Parse(p)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return &ConfigError{"UPLOAD_URL_ALLOW", fmt.Sprintf("want https URL prefixes, got %q", p)}
+		}
+	}
+	if c.MaxBodyBytes < 1024 {
+		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return &ConfigError{"LOG_LEVEL", "want debug, info, warn or error"}
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "json", "text":
+	default:
+		return &ConfigError{"LOG_FORMAT", "want json or text"}
+	}
+	return nil
+}
+
+// checkURL returns what is wrong with raw as an absolute http(s) URL, or "".
+func checkURL(raw string, resource bool) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("want an absolute http(s) URL, got %q", raw)
+	}
+	if resource && (u.RawQuery != "" || u.Fragment != "") {
+		return "must not contain a query or fragment"
+	}
+	if resource && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return "must be https (plain http is allowed only for localhost)"
+	}
+	return ""
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// MCPURL is the URL clients configure and the RFC 8707 resource identifier:
+// RESOURCE_URL + "/mcp", or RESOURCE_URL itself when it already ends in /mcp.
+func (c Config) MCPURL() string {
+	if strings.HasSuffix(c.ResourceURL, "/mcp") {
+		return c.ResourceURL
+	}
+	return strings.TrimSuffix(c.ResourceURL, "/") + "/mcp"
+}
+
+// BaseURL is the origin-plus-prefix that the root PRM describes.
+func (c Config) BaseURL() string {
+	return strings.TrimSuffix(strings.TrimSuffix(c.MCPURL(), "/mcp"), "/")
+}
+
+// EnvHelp lists every variable with its default and purpose, for --help.
+func EnvHelp() string {
+	var b strings.Builder
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def := f.Tag.Get("envDefault")
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(&b, "  %-24s %-24s %s\n", name, def, f.Tag.Get("help"))
+	}
+	return b.String()
+}

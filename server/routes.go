@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pensados/sentinelx-mcp/handlers"
+	"github.com/pensados/sentinelx-mcp/middleware"
+)
+
+// routes is the whole HTTP surface in one place.
+func (a *app) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}))
+
+	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL}
+	mcpChain := chi.Chain(
+		middleware.Guard(middleware.GuardOptions{Hosts: a.allowedHosts(), Origins: a.ownOrigins()}),
+		middleware.ReadBody(a.cfg.MaxBodyBytes),
+		middleware.Bearer(middleware.BearerOptions{
+			Verify: func(ctx context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
+				return a.verifier.Verify(ctx, tok)
+			},
+			Challenger: ch,
+			Required:   a.cfg.AuthRequired,
+			Logger:     a.log,
+			Debug:      a.cfg.AuthDebug,
+		}),
+		middleware.Scopes(a.table.ScopeOf, ch, a.log),
+	)
+	r.Handle("/mcp", mcpChain.Handler(a.mcpHandler()))
+
+	prm := handlers.ResourceMetadata(a.prm)
+	r.Handle(a.prmPath, prm)
+	if a.prmPath != "/.well-known/oauth-protected-resource/mcp" {
+		r.Handle("/.well-known/oauth-protected-resource/mcp", prm)
+	}
+	r.Handle("/.well-known/oauth-protected-resource", handlers.ResourceMetadata(a.rootPRM))
+
+	r.Method(http.MethodGet, "/healthz", handlers.Health(a.version, a.started))
+	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second,
+		handlers.Check{Name: "upstream", Run: a.checkUpstream},
+		handlers.Check{Name: "token_keys", Run: a.checkKeys},
+	))
+	return r
+}
+
+// mcpHandler serves MCP over Streamable HTTP with go-sdk. Stateless by
+// default (every tool is request/response and upload ids live in the
+// arguments), which also serves 2026-07-28 clients. Its Accept handling is
+// relaxed for clients seen in the wild: no Accept or */* (curl, the seed's
+// smoke test) and text/event-stream alone (claude.ai) get SSE; a client that
+// accepts only application/json gets JSON, when stateless.
+func (a *app) mcpHandler() http.Handler {
+	getServer := func(*http.Request) *mcp.Server { return a.mcp }
+	opts := mcp.StreamableHTTPOptions{
+		Stateless: !a.cfg.Stateful,
+		// Guard checks Host against an explicit list; the SDK's check would
+		// refuse the public Host nginx forwards to a loopback listener.
+		DisableLocalhostProtection: true,
+		MaxRequestBodyBytes:        a.cfg.MaxBodyBytes,
+		Logger:                     a.log,
+	}
+	if a.cfg.Stateful {
+		opts.SessionTimeout = 30 * time.Minute
+	}
+	sse := mcp.NewStreamableHTTPHandler(getServer, &opts)
+	var jsonOnly http.Handler
+	if !a.cfg.Stateful {
+		jopts := opts
+		jopts.JSONResponse = true
+		jsonOnly = mcp.NewStreamableHTTPHandler(getServer, &jopts)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			wantsJSON, wantsSSE := accepts(r.Header.Values("Accept"))
+			r.Header.Set("Accept", "application/json, text/event-stream")
+			if wantsJSON && !wantsSSE && jsonOnly != nil {
+				jsonOnly.ServeHTTP(w, r)
+				return
+			}
+		}
+		sse.ServeHTTP(w, r)
+	})
+}
+
+func (a *app) checkUpstream(ctx context.Context) (map[string]any, error) {
+	d, err := a.up.Probe(ctx)
+	detail := map[string]any{"url": a.cfg.UpstreamURL, "latency_ms": float64(d.Microseconds()) / 1000}
+	return detail, err
+}
+
+func (a *app) checkKeys(context.Context) (map[string]any, error) {
+	st := a.verifier.Status()
+	detail := map[string]any{
+		"issuer": st.Issuer, "jwks_uri": st.JWKSURI, "keys": st.Keys,
+		"introspection": st.Introspection, "audience_check": st.AudienceCheck,
+	}
+	if !st.KeysFetchedAt.IsZero() {
+		detail["keys_fetched_at"] = st.KeysFetchedAt.UTC().Format(time.RFC3339)
+	}
+	if st.Ready {
+		return detail, nil
+	}
+	if st.LastError != "" {
+		return detail, errors.New(st.LastError)
+	}
+	return detail, errors.New("verification keys not loaded yet")
+}

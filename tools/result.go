@@ -1,0 +1,100 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pensados/sentinelx-mcp/upstream"
+)
+
+// proxyName is reported in every result's _meta, as the old bridge did.
+const proxyName = "sentinelx-mcp"
+
+// caller is who made a call, from the verified token.
+type caller struct {
+	Subject, Username, ClientID string
+}
+
+func callerOf(req *mcp.CallToolRequest) caller {
+	if req == nil || req.Extra == nil || req.Extra.TokenInfo == nil {
+		return caller{}
+	}
+	ti := req.Extra.TokenInfo
+	c := caller{Subject: ti.UserID}
+	c.Username, _ = ti.Extra["username"].(string)
+	c.ClientID, _ = ti.Extra["client_id"].(string)
+	return c
+}
+
+// callFunc does a tool's work and returns the agent's JSON object.
+type callFunc[In any] func(ctx context.Context, in In) (json.RawMessage, error)
+
+// summaryFunc describes a call's arguments for the audit log: sizes and
+// hashes, never file contents or script bodies.
+type summaryFunc[In any] func(in In) []any
+
+// handle wraps a tool's work with what every tool result carries: the
+// agent JSON as text and structuredContent, _meta {proxy, ms, subject,
+// preferred_username}, an isError result (never a protocol error) with a
+// message a person can act on when anything fails, and one audit line.
+func handle[In any](d *Deps, name string, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
+		who := callerOf(req)
+		start := time.Now()
+		raw, err := fn(ctx, in)
+		ms := time.Since(start).Milliseconds()
+		meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": who.Subject, "preferred_username": who.Username}
+
+		attrs := []any{"tool", name, "subject", who.Subject, "username", who.Username, "client_id", who.ClientID, "ms", ms}
+		if summarize != nil {
+			attrs = append(attrs, slog.Group("args", summarize(in)...))
+		}
+		if err != nil {
+			res := errorResult(err)
+			res.Meta = meta
+			var ue *upstream.Error
+			if errors.As(err, &ue) {
+				attrs = append(attrs, "outcome", ue.Kind.String(), "upstream_status", ue.Status)
+			} else {
+				attrs = append(attrs, "outcome", "error")
+			}
+			d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", err.Error()))...)
+			return res, nil, nil
+		}
+		d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(append(attrs, "outcome", "ok", "upstream_status", 200))...)
+		return &mcp.CallToolResult{
+			Content:           []mcp.Content{&mcp.TextContent{Text: string(raw)}},
+			StructuredContent: raw,
+			Meta:              meta,
+		}, nil, nil
+	}
+}
+
+// errorResult turns a failure into an isError tool result. Agent refusals
+// keep the agent's JSON (e.g. allowed_actions) as structuredContent so a
+// model can correct itself.
+func errorResult(err error) *mcp.CallToolResult {
+	res := &mcp.CallToolResult{IsError: true}
+	msg := err.Error()
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		if len(ue.Body) > 0 && ue.Body[0] == '{' {
+			res.StructuredContent = ue.Body
+		}
+	}
+	res.Content = []mcp.Content{&mcp.TextContent{Text: msg}}
+	return res
+}
+
+func argsToAttrs(args []any) []slog.Attr {
+	r := slog.Record{}
+	r.Add(args...)
+	out := make([]slog.Attr, 0, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool { out = append(out, a); return true })
+	return out
+}

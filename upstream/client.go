@@ -1,0 +1,324 @@
+// Package upstream is the typed HTTP client for the SentinelX Core agent
+// (UPSTREAM.md). It is the only code in the bridge that talks to the agent:
+// it owns the shared keep-alive connection pool, the per-call deadlines,
+// the response size cap, token scrubbing, and the single [Error] type that
+// turns every failure mode into a message a person can act on.
+//
+// Every response type carries Raw, the agent's JSON body exactly as
+// received (token scrubbed), next to the typed fields. Tools return Raw to
+// the model so nothing the agent said is lost, and use typed fields only
+// where they need to decide something.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults for [Options]. The 60 s call timeout matches the agent's own
+// subprocess limit for /exec and /service, so a call never gives up before
+// the agent would.
+const (
+	DefaultTimeout          = 60 * time.Second
+	DefaultMaxResponseBytes = 16 << 20
+)
+
+// Options configures [New]. Only BaseURL is required.
+type Options struct {
+	// BaseURL is SENTINELX_URL, e.g. "http://127.0.0.1:8091". A trailing
+	// "/" is ignored; a path prefix is kept (agent behind a proxy).
+	BaseURL string
+	// Token is SENTINELX_TOKEN, sent as "Authorization: Bearer <Token>" and
+	// scrubbed from every error and response this package returns.
+	Token string
+	// Timeout bounds one call, connect to last body byte. Default 60 s.
+	// ScriptRun and uploads extend it (see their docs).
+	Timeout time.Duration
+	// MaxResponseBytes caps a response body. Default 16 MiB.
+	MaxResponseBytes int64
+	// HTTPClient, when nil, is a client of the package's own with a
+	// keep-alive pool sized for concurrent tool calls, no proxy and no
+	// redirects. An injected client is used as is.
+	HTTPClient *http.Client
+}
+
+// Client calls one SentinelX Core agent. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	token   string
+	timeout time.Duration
+	max     int64
+	hc      *http.Client
+	scrub   scrubber
+}
+
+// New validates opts and returns a client. It does not contact the agent;
+// use [Client.Probe] for that.
+func New(opts Options) (*Client, error) {
+	raw := strings.TrimSpace(opts.BaseURL)
+	if raw == "" {
+		return nil, errors.New("upstream: SENTINELX_URL is empty; set it to the agent address, e.g. http://127.0.0.1:8091")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: SENTINELX_URL %q is not a URL: %v", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("upstream: SENTINELX_URL %q must start with http:// or https://", raw)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("upstream: SENTINELX_URL %q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("upstream: SENTINELX_URL %q must not carry credentials, a query or a fragment", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c := &Client{
+		base:    u,
+		token:   opts.Token,
+		timeout: opts.Timeout,
+		max:     opts.MaxResponseBytes,
+		hc:      opts.HTTPClient,
+		scrub:   newScrubber(opts.Token),
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.max <= 0 {
+		c.max = DefaultMaxResponseBytes
+	}
+	if c.hc == nil {
+		c.hc = newHTTPClient()
+	}
+	return c, nil
+}
+
+// BaseURL returns the agent address as configured (for status pages).
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// CloseIdleConnections releases pooled connections, e.g. at shutdown.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// newHTTPClient builds the default keep-alive client. No overall
+// http.Client.Timeout: deadlines come from the per-call context, because
+// script runs legitimately last minutes. Proxy is off because the agent is
+// an internal address that must not be routed through HTTP(S)_PROXY.
+func newHTTPClient() *http.Client {
+	tr := &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          128,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// call describes one request to the agent.
+type call struct {
+	method      string
+	path        string
+	body        []byte
+	contentType string
+	timeout     time.Duration // 0 means Client.timeout
+}
+
+// errCallDeadline is the cause attached to the per-call deadline, so a
+// timeout of ours is told apart from the caller's context ending.
+var errCallDeadline = errors.New("upstream call deadline")
+
+// do runs one call and decodes a 2xx JSON object body into out (which may
+// be nil). It returns the scrubbed raw body. Any failure is an *Error.
+func (c *Client) do(ctx context.Context, cl call, out any) (json.RawMessage, error) {
+	timeout := cl.timeout
+	if timeout <= 0 {
+		timeout = c.timeout
+	}
+	cctx, cancel := context.WithTimeoutCause(ctx, timeout, errCallDeadline)
+	defer cancel()
+
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(cctx, cl.method, c.base.String()+cl.path, body)
+	if err != nil {
+		return nil, c.fail(cl, &Error{Kind: KindUnreachable, Detail: "cannot build request: " + err.Error(), Err: err})
+	}
+	applyCallerHeaders(ctx, req.Header)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if cl.contentType != "" {
+		req.Header.Set("Content-Type", cl.contentType)
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.fail(cl, c.transportError(ctx, cctx, timeout, err, false))
+	}
+	defer resp.Body.Close()
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
+	if err != nil {
+		return nil, c.fail(cl, c.transportError(ctx, cctx, timeout, err, true))
+	}
+	if int64(len(data)) > c.max {
+		return nil, c.fail(cl, &Error{Kind: KindTooLarge, Status: resp.StatusCode,
+			Detail: "response exceeds " + formatBytes(c.max)})
+	}
+	data = c.scrub.bytes(data)
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		detail, isJSON := detailFromBody(data)
+		e := &Error{Kind: KindHTTP, Status: resp.StatusCode, Detail: detail}
+		if isJSON {
+			e.Body = data
+		}
+		return nil, c.fail(cl, e)
+	}
+
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		ct := resp.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "no content type"
+		}
+		return nil, c.fail(cl, &Error{Kind: KindBadResponse, Status: resp.StatusCode,
+			Detail: fmt.Sprintf("agent answered %d with a body that is not a JSON object (%s): %q",
+				resp.StatusCode, ct, shorten(string(trimmed)))})
+	}
+	var soft struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(trimmed, &soft); err == nil && len(soft.Error) > 0 && string(soft.Error) != "null" {
+		var msg string
+		if json.Unmarshal(soft.Error, &msg) != nil {
+			msg = string(soft.Error)
+		}
+		return nil, c.fail(cl, &Error{Kind: KindRefused, Status: resp.StatusCode, Detail: msg, Body: data})
+	}
+	if out != nil {
+		if err := json.Unmarshal(trimmed, out); err != nil {
+			return nil, c.fail(cl, &Error{Kind: KindBadResponse, Status: resp.StatusCode,
+				Detail: "agent answered with unexpected JSON: " + err.Error(), Body: data, Err: err})
+		}
+	}
+	return data, nil
+}
+
+// fail fills in the call identity and scrubs every string of e.
+func (c *Client) fail(cl call, e *Error) *Error {
+	e.Method = cl.method
+	e.Path = cl.path
+	e.Detail = c.scrub.str(e.Detail)
+	if e.Body != nil {
+		e.Body = c.scrub.bytes(e.Body)
+	}
+	return e
+}
+
+// transportError classifies a failure where no complete response was read.
+func (c *Client) transportError(parent, cctx context.Context, timeout time.Duration, err error, reading bool) *Error {
+	switch {
+	case errors.Is(context.Cause(cctx), errCallDeadline):
+		return &Error{Kind: KindTimeout, Detail: "timed out after " + formatDuration(timeout), Err: err}
+	case parent.Err() != nil:
+		return &Error{Kind: KindCanceled, Detail: "canceled by caller: " + context.Cause(parent).Error(), Err: err}
+	}
+	what := "cannot reach SENTINELX_URL (" + c.base.String() + "): "
+	if reading {
+		what = "connection to SENTINELX_URL (" + c.base.String() + ") lost while reading the response: "
+	}
+	return &Error{Kind: KindUnreachable, Detail: what + netCause(err), Err: err}
+}
+
+// netCause reduces a transport error to its useful tail ("connection
+// refused", "no such host"), dropping the URL and dial noise.
+func netCause(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed mid-response (unexpected EOF)"
+	case errors.Is(err, io.EOF):
+		return "connection closed before a response (EOF)"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "cannot resolve host " + dns.Name + ": " + dns.Err
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// formatDuration prints whole seconds as "60s" rather than Go's "1m0s",
+// since the number is what people compare against UPSTREAM_TIMEOUT.
+func formatDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", int64(d/time.Second))
+	}
+	return d.String()
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// marshalJSON encodes without HTML escaping so markers like "<!-- BEGIN -->"
+// reach the agent byte for byte.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// postJSON is the common path for JSON endpoints.
+func (c *Client) postJSON(ctx context.Context, path string, in, out any, timeout time.Duration) (json.RawMessage, error) {
+	body, err := marshalJSON(in)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: POST %s: encoding request: %w", path, err)
+	}
+	return c.do(ctx, call{method: http.MethodPost, path: path, body: body,
+		contentType: "application/json", timeout: timeout}, out)
+}

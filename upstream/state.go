@@ -1,0 +1,49 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// State is GET /state (UPSTREAM.md §4.1). The last_* fields are null until
+// the agent has run something, hence pointers.
+type State struct {
+	Uptime          string  `json:"uptime"`
+	LastCommand     *string `json:"last_command"`
+	LastOutput      *string `json:"last_output"`
+	LastStatus      *string `json:"last_status"`
+	LastUpdate      *string `json:"last_update"`
+	TotalExecutions int     `json:"total_executions"`
+	BlockedCount    int     `json:"blocked_count"`
+	ErrorCount      int     `json:"error_count"`
+	// Raw is the body exactly as the agent sent it (token scrubbed).
+	Raw json.RawMessage `json:"-"`
+}
+
+// State fetches the agent's runtime counters.
+func (c *Client) State(ctx context.Context) (*State, error) {
+	var s State
+	raw, err := c.do(ctx, call{method: http.MethodGet, path: "/state"}, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.Raw = raw
+	return &s, nil
+}
+
+// probeTimeout keeps readiness checks snappy even when Options.Timeout is
+// long; a busy agent (it serializes requests) fails readiness, which is
+// the truth.
+const probeTimeout = 5 * time.Second
+
+// Probe checks that the agent answers an authenticated GET /state (it has
+// no /health) and returns the round-trip time. A wrong token fails with
+// an *Error of KindHTTP and Status 403, so readiness reports it.
+func (c *Client) Probe(ctx context.Context) (time.Duration, error) {
+	t := min(c.timeout, probeTimeout)
+	start := time.Now()
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/state", timeout: t}, nil)
+	return time.Since(start), err
+}

@@ -1,0 +1,95 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/pensados/sentinelx-mcp/upstream"
+	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+)
+
+const testToken = "s3cret-token-value"
+
+func newClient(t *testing.T, url, token string) *upstream.Client {
+	t.Helper()
+	c, err := upstream.New(upstream.Options{BaseURL: url, Token: token})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+func TestStateAndProbe(t *testing.T) {
+	t.Parallel()
+	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	c := newClient(t, srv.URL, testToken)
+
+	st, err := c.State(context.Background())
+	if err != nil {
+		t.Fatalf("State: %v", err)
+	}
+	if st.LastCommand != nil || st.TotalExecutions != 0 || st.Uptime == "" {
+		t.Errorf("fresh state = %+v", st)
+	}
+	if !strings.Contains(string(st.Raw), `"last_command":null`) {
+		t.Errorf("Raw = %s", st.Raw)
+	}
+	if _, err := c.Probe(context.Background()); err != nil {
+		t.Errorf("Probe: %v", err)
+	}
+}
+
+func TestStateAuthErrors(t *testing.T) {
+	t.Parallel()
+	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	tests := []struct {
+		name   string
+		token  string
+		status int
+		detail string
+	}{
+		{"missing", "", 401, "Missing token"},
+		{"wrong", "wrong", 403, "Invalid token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newClient(t, srv.URL, tt.token)
+			_, err := c.State(context.Background())
+			var ue *upstream.Error
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want *upstream.Error", err)
+			}
+			if ue.Kind != upstream.KindHTTP || ue.Status != tt.status || ue.Detail != tt.detail {
+				t.Errorf("got %+v", ue)
+			}
+			if _, err := c.Probe(context.Background()); err == nil {
+				t.Errorf("Probe succeeded with bad token")
+			}
+		})
+	}
+}
+
+func TestProbeUnreachable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, "http://"+addr, testToken)
+	_, err = c.Probe(context.Background())
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindUnreachable {
+		t.Fatalf("err = %v", err)
+	}
+	want := "cannot reach SENTINELX_URL (http://" + addr + "): connection refused"
+	if ue.Detail != want {
+		t.Errorf("Detail = %q, want %q", ue.Detail, want)
+	}
+}
