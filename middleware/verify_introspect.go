@@ -25,7 +25,8 @@ type introspectRequest struct {
 func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, until time.Time, err error) {
 	var claims map[string]any
 	if v.debug {
-		defer func() { v.verifyDebugLog(ctx, "introspection", err, claims) }()
+		// The IdP itself vouches for these claims.
+		defer func() { v.verifyDebugLog(ctx, "introspection", err, claims, claims != nil) }()
 	}
 	if !v.wantsIntro {
 		return nil, until, verifyReject("not a JWT and introspection is not configured")

@@ -45,12 +45,13 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 	var claims map[string]any
 	if v.debug {
 		defer func() {
-			if claims == nil && jws != nil {
-				// Not verified yet, but what an operator needs to see
-				// when the kid or alg is the problem.
+			verified := claims != nil
+			if !verified && jws != nil {
+				// Unverified, and logged as such, but it is what an
+				// operator needs to see when the kid or alg is wrong.
 				_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
 			}
-			v.verifyDebugLog(ctx, "jwt", err, claims)
+			v.verifyDebugLog(ctx, "jwt", err, claims, verified)
 		}()
 	}
 
@@ -228,8 +229,8 @@ func verifyFirstString(claims map[string]any, names ...string) string {
 
 // verifyDebugLog implements AUTH_DEBUG: the outcome and the claims, never
 // the token.
-func (v *Verifier) verifyDebugLog(ctx context.Context, kind string, err error, claims map[string]any) {
-	attrs := []slog.Attr{slog.String("kind", kind), slog.Any("claims", claims)}
+func (v *Verifier) verifyDebugLog(ctx context.Context, kind string, err error, claims map[string]any, trusted bool) {
+	attrs := []slog.Attr{slog.String("kind", kind), slog.Bool("trusted", trusted), slog.Any("claims", claims)}
 	if err != nil {
 		v.log.LogAttrs(ctx, slog.LevelInfo, "auth debug: token rejected", append(attrs, slog.String("reason", err.Error()))...)
 		return

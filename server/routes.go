@@ -65,7 +65,7 @@ func (a *app) mcpHandler() http.Handler {
 		// refuse the public Host nginx forwards to a loopback listener.
 		DisableLocalhostProtection: true,
 		MaxRequestBodyBytes:        a.cfg.MaxBodyBytes,
-		Logger:                     a.log,
+		Logger:                     sdkLogger(a.log),
 	}
 	if a.cfg.Stateful {
 		opts.SessionTimeout = 30 * time.Minute

@@ -22,6 +22,7 @@ package agenttest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,8 +89,12 @@ type Agent struct {
 	noScripts bool
 	started   time.Time
 
-	mu    sync.Mutex // guards state
-	state runtimeState
+	allowed []string                  // the agent's allowed_commands, in order
+	cmds    map[string]sandboxCommand // what /exec really runs
+
+	mu       sync.Mutex // guards state and services
+	state    runtimeState
+	services map[string]*service
 
 	routes map[string]route
 }
@@ -146,6 +151,15 @@ func New(opts Options) (*Agent, error) {
 		}
 	}
 	a.started = a.now()
+	var caps struct {
+		Allowed []string `json:"allowed_commands"`
+	}
+	if err := json.Unmarshal(capabilitiesJSON, &caps); err != nil {
+		return nil, fmt.Errorf("agenttest: embedded capabilities: %w", err)
+	}
+	a.allowed = caps.Allowed
+	a.cmds = sandboxCommands()
+	a.services = newRegistry(a.started)
 	a.routes = map[string]route{
 		"/state":                {http.MethodGet, a.handleState},
 		"/capabilities":         {http.MethodGet, a.handleCapabilities},

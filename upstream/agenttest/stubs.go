@@ -9,10 +9,6 @@ func (a *Agent) notYet(w http.ResponseWriter, r *http.Request) {
 	writeDetail(w, http.StatusNotImplemented, "agenttest: not implemented yet")
 }
 
-func (a *Agent) handleCapabilities(w http.ResponseWriter, r *http.Request)       { a.notYet(w, r) }
-func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request)               { a.notYet(w, r) }
-func (a *Agent) handleService(w http.ResponseWriter, r *http.Request)            { a.notYet(w, r) }
-func (a *Agent) handleRestart(w http.ResponseWriter, r *http.Request)            { a.notYet(w, r) }
 func (a *Agent) handleEdit(w http.ResponseWriter, r *http.Request)               { a.notYet(w, r) }
 func (a *Agent) handleEditUploadInit(w http.ResponseWriter, r *http.Request)     { a.notYet(w, r) }
 func (a *Agent) handleEditUploadFile(w http.ResponseWriter, r *http.Request)     { a.notYet(w, r) }
