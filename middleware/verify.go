@@ -349,7 +349,7 @@ func verifyCopy(in *auth.TokenInfo) *auth.TokenInfo {
 func verifyReason(err error) string {
 	s := strings.Join(strings.Fields(err.Error()), " ")
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
 	return s
 }

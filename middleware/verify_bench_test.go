@@ -18,7 +18,7 @@ func BenchmarkVerifyES256(b *testing.B) {
 func verifyBench(b *testing.B, k verifyTestKey) {
 	clock := newVerifyTestClock()
 	idp := newVerifyTestIdP(b, k)
-	v := newLoadedVerifier(b, idp.config(clock))
+	v := newVerifyTestVerifier(b, idp.config(clock))
 	tok := k.sign(b, verifyTestClaims(idp, clock), nil)
 	ctx := context.Background()
 	b.Run("uncached", func(b *testing.B) {

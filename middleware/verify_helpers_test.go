@@ -260,8 +260,8 @@ func verifyTestClaims(idp *verifyTestIdP, clock *verifyTestClock) map[string]any
 	}
 }
 
-// newLoadedVerifier builds a verifier and loads its keys synchronously.
-func newLoadedVerifier(t testing.TB, cfg VerifierConfig) *Verifier {
+// newVerifyTestVerifier builds a verifier and loads its keys synchronously.
+func newVerifyTestVerifier(t testing.TB, cfg VerifierConfig) *Verifier {
 	t.Helper()
 	v, err := NewVerifier(cfg)
 	if err != nil {

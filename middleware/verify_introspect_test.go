@@ -81,7 +81,7 @@ func TestVerifierIntrospection(t *testing.T) {
 			if !tt.discovered {
 				cfg.IntrospectionURL = idp.issuer + "/introspect"
 			}
-			v := newLoadedVerifier(t, cfg)
+			v := newVerifyTestVerifier(t, cfg)
 			if !v.Status().Introspection {
 				t.Error("Status().Introspection is false")
 			}
@@ -123,7 +123,7 @@ func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
 	cfg := idp.config(clock)
 	cfg.ClientID, cfg.ClientSecret = verifyTestClientID, verifyTestClientSecret
 	cfg.IntrospectionURL = idp.issuer + "/introspect"
-	v := newLoadedVerifier(t, cfg)
+	v := newVerifyTestVerifier(t, cfg)
 	ctx := context.Background()
 
 	verify := func(wantHits int64) {

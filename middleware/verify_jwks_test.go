@@ -16,7 +16,7 @@ func TestVerifierKeyRotation(t *testing.T) {
 	clock := newVerifyTestClock()
 	old, next := newVerifyTestRSA(t, "old"), newVerifyTestRSA(t, "next")
 	idp := newVerifyTestIdP(t, old)
-	v := newLoadedVerifier(t, idp.config(clock))
+	v := newVerifyTestVerifier(t, idp.config(clock))
 	ctx := context.Background()
 	oldTok := old.sign(t, verifyTestClaims(idp, clock), nil)
 	if _, err := v.Verify(ctx, oldTok); err != nil {
@@ -53,7 +53,7 @@ func TestVerifierRefetchRateLimit(t *testing.T) {
 	clock := newVerifyTestClock()
 	k := newVerifyTestRSA(t, "k1")
 	idp := newVerifyTestIdP(t, k)
-	v := newLoadedVerifier(t, idp.config(clock))
+	v := newVerifyTestVerifier(t, idp.config(clock))
 	claims := verifyTestClaims(idp, clock)
 	forged := make([]string, 50)
 	for i := range forged {
@@ -95,7 +95,7 @@ func TestVerifierIdPDownAfterFirstFetch(t *testing.T) {
 	clock := newVerifyTestClock()
 	k := newVerifyTestRSA(t, "k1")
 	idp := newVerifyTestIdP(t, k)
-	v := newLoadedVerifier(t, idp.config(clock))
+	v := newVerifyTestVerifier(t, idp.config(clock))
 	idp.setDown(true)
 	ctx := context.Background()
 

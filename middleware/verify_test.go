@@ -235,7 +235,7 @@ func TestVerifierJWT(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			v := newLoadedVerifier(t, cfg)
+			v := newVerifyTestVerifier(t, cfg)
 			tok := tt.token(t)
 			info, err := v.Verify(context.Background(), tok)
 			verifyTestNoToken(t, tok, err)
@@ -271,7 +271,7 @@ func TestVerifierCache(t *testing.T) {
 	clock := newVerifyTestClock()
 	k := newVerifyTestRSA(t, "rsa1")
 	idp := newVerifyTestIdP(t, k)
-	v := newLoadedVerifier(t, idp.config(clock))
+	v := newVerifyTestVerifier(t, idp.config(clock))
 	ctx := context.Background()
 	claims := verifyTestClaims(idp, clock)
 	claims["exp"] = clock.Now().Unix() + 10
@@ -366,7 +366,7 @@ func TestVerifierDebugLog(t *testing.T) {
 	cfg := idp.config(clock)
 	cfg.Debug = true
 	cfg.Logger = slog.New(slog.NewJSONHandler(&verifyLockedWriter{mu: &mu, w: &buf}, nil))
-	v := newLoadedVerifier(t, cfg)
+	v := newVerifyTestVerifier(t, cfg)
 	good := k.sign(t, verifyTestClaims(idp, clock), nil)
 	bad := newVerifyTestRSA(t, "nope").sign(t, verifyTestClaims(idp, clock), nil)
 	if _, err := v.Verify(context.Background(), good); err != nil {

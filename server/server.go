@@ -104,7 +104,10 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	if audit == nil {
 		audit = a.log.With("log", "audit")
 	}
-	a.table = tools.New(tools.Deps{Upstream: a.up, Audit: audit, Version: d.Version})
+	a.table = tools.New(tools.Deps{
+		Upstream: a.up, Audit: audit, Version: d.Version,
+		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
+	})
 	a.mcp = mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Title: "SentinelX", Version: d.Version}, &mcp.ServerOptions{
 		Instructions: "Administer a Linux host through its SentinelX Core agent. Read-only tools: sentinel_state, sentinel_capabilities, sentinel_help. Every other tool changes the host; each needs its own OAuth scope.",
 		Logger:       sdkLogger(a.log),

@@ -5,51 +5,87 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/pensados/sentinelx-mcp/upstream"
 )
 
-type pingInput struct{}
+type noInput struct{}
 
 func pingTool() tool {
-	return tool{
-		Spec: Spec{
-			Name:        "ping",
-			Title:       "Ping",
-			Description: "Check that the SentinelX MCP bridge is up. Needs no token and does not contact the host agent; returns {\"ok\":true,\"service\":\"sentinelx-mcp\",\"version\":…,\"time\":…}.",
-			ReadOnly:    true,
-		},
-		add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
-			mcp.AddTool(s, t, handle(d, t.Name, nil, func(ctx context.Context, _ pingInput) (json.RawMessage, error) {
+	return newTool(Spec{
+		Name:        "ping",
+		Title:       "Ping",
+		Description: "Check that the SentinelX MCP bridge is up. Needs no token and does not contact the host agent; returns {ok, service, version, time}.",
+		ReadOnly:    true,
+	}, nil, nil, nil,
+		func(d *Deps) callFunc[noInput] {
+			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
 				return json.Marshal(map[string]any{
 					"ok":      true,
 					"service": proxyName,
 					"version": d.Version,
 					"time":    time.Now().UTC().Format(time.RFC3339),
 				})
-			}))
-		},
-	}
+			}
+		})
 }
 
-type stateInput struct{}
-
 func stateTool() tool {
-	return tool{
-		Spec: Spec{
-			Name:        "sentinel_state",
-			Scope:       ScopeState,
-			Title:       "Agent state",
-			Description: "Read the SentinelX Core agent's runtime state: uptime, the last command run with its output (first 200 characters) and status (ok, blocked or error), and counters of executions, blocked and failed calls. Read-only.",
-			ReadOnly:    true,
-		},
-		add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
-			mcp.AddTool(s, t, handle(d, t.Name, nil, func(ctx context.Context, _ stateInput) (json.RawMessage, error) {
+	return newTool(Spec{
+		Name:        "sentinel_state",
+		Scope:       ScopeState,
+		Title:       "Agent state",
+		Description: "Read the SentinelX Core agent's runtime state: uptime, the last command run with its output (first 200 characters) and status (ok, blocked or error), and counters of executions, blocked and failed calls. Read-only.",
+		ReadOnly:    true,
+	}, nil, outputSchema[upstream.State](), nil,
+		func(d *Deps) callFunc[noInput] {
+			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
 				st, err := d.Upstream.State(ctx)
 				if err != nil {
 					return nil, err
 				}
 				return st.Raw, nil
-			}))
-		},
-	}
+			}
+		})
+}
+
+func capabilitiesTool() tool {
+	return newTool(Spec{
+		Name:        "sentinel_capabilities",
+		Scope:       ScopeCapabilities,
+		Title:       "Agent capabilities",
+		Description: "Describe what the agent allows: allowed_commands (prefixes for sentinel_exec), service_actions (services and their actions), upload and edit limits, script interpreters, well-known locations and diagnostic playbooks. Call it before sentinel_exec or sentinel_service. Read-only.",
+		ReadOnly:    true,
+	}, nil, nil, nil,
+		func(d *Deps) callFunc[noInput] {
+			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
+				c, err := d.Upstream.Capabilities(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return c.Raw, nil
+			}
+		})
+}
+
+func helpTool() tool {
+	return newTool(Spec{
+		Name:        "sentinel_help",
+		Scope:       ScopeCapabilities,
+		Title:       "Agent help",
+		Description: "The agent's embedded help texts (safe_edit, upload, edit, script), as {help: {…}}. Read-only.",
+		ReadOnly:    true,
+	}, nil, nil, nil,
+		func(d *Deps) callFunc[noInput] {
+			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
+				c, err := d.Upstream.Capabilities(ctx)
+				if err != nil {
+					return nil, err
+				}
+				help := c.Help
+				if help == nil {
+					help = map[string]string{}
+				}
+				return json.Marshal(map[string]any{"help": help})
+			}
+		})
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -31,6 +33,33 @@ func callerOf(req *mcp.CallToolRequest) caller {
 	return c
 }
 
+// headers name the caller to the agent so its own logs can say who acted
+// (the agent sees only the bridge's static token otherwise). Never the
+// caller's token: no token passthrough.
+func (c caller) headers() http.Header {
+	h := http.Header{}
+	for k, v := range map[string]string{
+		"X-SentinelX-Subject": c.Subject, "X-SentinelX-Username": c.Username, "X-SentinelX-Client": c.ClientID,
+	} {
+		if v = headerSafe(v); v != "" {
+			h.Set(k, v)
+		}
+	}
+	return h
+}
+
+// headerSafe keeps printable ASCII (claims may hold anything; an invalid
+// header value would make the agent call fail) and bounds the length.
+func headerSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+	return truncate(s, 256)
+}
+
 // callFunc does a tool's work and returns the agent's JSON object.
 type callFunc[In any] func(ctx context.Context, in In) (json.RawMessage, error)
 
@@ -45,6 +74,7 @@ type summaryFunc[In any] func(in In) []any
 func handle[In any](d *Deps, name string, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
 		who := callerOf(req)
+		ctx = upstream.WithCallerHeaders(ctx, who.headers())
 		start := time.Now()
 		raw, err := fn(ctx, in)
 		ms := time.Since(start).Milliseconds()
@@ -58,9 +88,13 @@ func handle[In any](d *Deps, name string, summarize summaryFunc[In], fn callFunc
 			res := errorResult(err)
 			res.Meta = meta
 			var ue *upstream.Error
-			if errors.As(err, &ue) {
+			var ie inputError
+			switch {
+			case errors.As(err, &ue):
 				attrs = append(attrs, "outcome", ue.Kind.String(), "upstream_status", ue.Status)
-			} else {
+			case errors.As(err, &ie):
+				attrs = append(attrs, "outcome", "invalid_input")
+			default:
 				attrs = append(attrs, "outcome", "error")
 			}
 			d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", err.Error()))...)

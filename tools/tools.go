@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -41,6 +42,25 @@ type Deps struct {
 	Audit *slog.Logger
 	// Version is reported by ping.
 	Version string
+	// UploadURLAllow lists the https URL prefixes file_url may name
+	// (UPLOAD_URL_ALLOW); empty disables file_url.
+	UploadURLAllow []string
+	// EditUploadLocalDir is the only directory input_file may read from
+	// (EDIT_UPLOAD_LOCAL_DIR); empty disables input_file.
+	EditUploadLocalDir string
+	// Fetcher downloads file_url; nil means NewFetcher(UploadURLAllow).
+	Fetcher *Fetcher
+	// MaxInline caps decoded base64 content; 0 means 64 MiB.
+	MaxInline int64
+}
+
+func (d *Deps) fetcher() *Fetcher { return d.Fetcher }
+
+func (d *Deps) maxInline() int64 {
+	if d.MaxInline > 0 {
+		return d.MaxInline
+	}
+	return defaultMaxInline
 }
 
 // Table is the ordered list of tools. tools/list follows this order.
@@ -59,8 +79,16 @@ func New(d Deps) *Table {
 	if d.Audit == nil {
 		d.Audit = slog.New(slog.DiscardHandler)
 	}
+	if d.Fetcher == nil {
+		d.Fetcher = NewFetcher(d.UploadURLAllow)
+	}
 	t := &Table{deps: d}
-	t.tools = append(t.tools, pingTool(), stateTool())
+	t.tools = []tool{
+		pingTool(), stateTool(), execTool(), serviceTool(), restartTool(),
+		editTool(), editUploadInitTool(), editUploadFileTool(), editUploadCompleteTool(),
+		uploadFileTool(), uploadInitTool(), uploadChunkTool(), uploadCompleteTool(),
+		scriptTool(), capabilitiesTool(), helpTool(),
+	}
 	return t
 }
 
@@ -116,4 +144,31 @@ func (t *Table) Register(s *mcp.Server) {
 		}
 		tl.add(s, mt, &t.deps)
 	}
+}
+
+// newTool builds a table entry for a typed tool: its input schema is
+// inferred from In and refined, out documents the agent's answer, and the
+// handler gets the shared result/audit wrapping.
+func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
+	return tool{Spec: spec, add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
+		t.InputSchema = inputSchema[In](refine)
+		if out != nil {
+			t.OutputSchema = out
+		}
+		mcp.AddTool(s, t, handle(d, t.Name, summarize, run(d)))
+	}}
+}
+
+// inputError is a problem with the caller's arguments, found before
+// anything is sent to the agent. Its text says what to fix.
+type inputError string
+
+func (e inputError) Error() string { return string(e) }
+
+// truncate bounds strings that go to the audit log.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

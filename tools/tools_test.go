@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,20 +53,48 @@ func TestListTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs := table.Specs()
-	if len(res.Tools) != len(specs) {
-		t.Fatalf("listed %d tools, table has %d", len(res.Tools), len(specs))
+	specs := map[string]tools.Spec{}
+	for _, s := range table.Specs() {
+		specs[s.Name] = s
 	}
-	for i, tl := range res.Tools {
-		if tl.Name != specs[i].Name {
-			t.Errorf("tool %d is %q, want %q (tools/list must follow the table order)", i, tl.Name, specs[i].Name)
+	if len(res.Tools) != 16 || len(specs) != 16 {
+		t.Fatalf("listed %d tools, table has %d; the seed has 16", len(res.Tools), len(specs))
+	}
+	// go-sdk lists tools sorted by name: deterministic, whatever the
+	// registration order.
+	if !slices.IsSortedFunc(res.Tools, func(a, b *mcp.Tool) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Error("tools/list is not in a deterministic (name) order")
+	}
+	for _, tl := range res.Tools {
+		spec, ok := specs[tl.Name]
+		if !ok {
+			t.Errorf("listed %q is not in the table", tl.Name)
+			continue
 		}
 		if strings.TrimSpace(tl.Description) == "" {
 			t.Errorf("%s has no description", tl.Name)
 		}
-		if tl.Annotations == nil || tl.Annotations.ReadOnlyHint != specs[i].ReadOnly ||
-			tl.Annotations.DestructiveHint == nil || *tl.Annotations.DestructiveHint == specs[i].ReadOnly {
-			t.Errorf("%s annotations %+v do not match ReadOnly=%v", tl.Name, tl.Annotations, specs[i].ReadOnly)
+		if tl.Annotations == nil || tl.Annotations.ReadOnlyHint != spec.ReadOnly ||
+			tl.Annotations.DestructiveHint == nil || *tl.Annotations.DestructiveHint == spec.ReadOnly {
+			t.Errorf("%s annotations %+v do not match ReadOnly=%v", tl.Name, tl.Annotations, spec.ReadOnly)
+		}
+		if tl.InputSchema == nil {
+			t.Errorf("%s has no input schema", tl.Name)
+		}
+	}
+	wantScopes := map[string]string{
+		"ping": "", "sentinel_state": "sentinelx:state", "sentinel_exec": "sentinelx:exec",
+		"sentinel_service": "sentinelx:service", "sentinel_restart": "sentinelx:restart",
+		"sentinel_edit": "sentinelx:edit", "sentinel_edit_upload_init": "sentinelx:edit",
+		"sentinel_edit_upload_file": "sentinelx:edit", "sentinel_edit_upload_complete": "sentinelx:edit",
+		"sentinel_upload_file": "sentinelx:upload", "sentinel_upload_init": "sentinelx:upload",
+		"sentinel_upload_chunk": "sentinelx:upload", "sentinel_upload_complete": "sentinelx:upload",
+		"sentinel_script_run": "sentinelx:script", "sentinel_capabilities": "sentinelx:capabilities",
+		"sentinel_help": "sentinelx:capabilities",
+	}
+	for name, scope := range wantScopes {
+		if got := table.ScopeOf(name); got != scope {
+			t.Errorf("ScopeOf(%s) = %q, want the seed's %q", name, got, scope)
 		}
 	}
 	if got := table.ScopeOf("sentinel_state"); got != tools.ScopeState {

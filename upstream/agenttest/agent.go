@@ -89,8 +89,11 @@ type Agent struct {
 	noScripts bool
 	started   time.Time
 
+	locks   idLocks                   // per upload id
 	allowed []string                  // the agent's allowed_commands, in order
 	cmds    map[string]sandboxCommand // what /exec really runs
+	bash    string                    // interpreters for scripts and validators
+	python  string
 
 	mu       sync.Mutex // guards state and services
 	state    runtimeState
@@ -159,6 +162,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.allowed = caps.Allowed
 	a.cmds = sandboxCommands()
+	a.bash, a.python = lookInterpreter("bash"), lookInterpreter("python3")
 	a.services = newRegistry(a.started)
 	a.routes = map[string]route{
 		"/state":                {http.MethodGet, a.handleState},

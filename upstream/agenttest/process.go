@@ -48,6 +48,7 @@ func (a *Agent) runArgv(ctx context.Context, argv []string, dir string, env []st
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Args[0] = filepath.Base(argv[0]) // tools name themselves by argv[0]
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.WaitDelay = time.Second
