@@ -3,7 +3,7 @@ GO ?= go
 
 .PHONY: test vet unit e2e build run-dev clean
 
-test: vet unit
+test: vet unit e2e
 
 vet:
 	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web; exit 1; }
