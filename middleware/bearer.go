@@ -93,7 +93,7 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 				return
 			}
 			if opts.Debug {
-				logger.Debug("auth accepted", "subject", ti.UserID, "scopes", ti.Scopes, "claims", ti.Extra["claims"])
+				logger.Info("auth accepted", "subject", ti.UserID, "scopes", ti.Scopes, "claims", ti.Extra["claims"])
 			}
 			ctx := context.WithValue(r.Context(), verifiedKey{}, ti)
 			withIdentity.ServeHTTP(w, r.WithContext(ctx))

@@ -47,6 +47,7 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"json or text"`
+	AuditLog  string `env:"AUDIT_LOG" help:"file that receives the audit log (one JSON line per tool call); empty = the main log"`
 }
 
 // Duration is a time.Duration that also accepts a bare number of seconds,

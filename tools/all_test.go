@@ -213,8 +213,11 @@ func TestStateCapabilitiesHelp(t *testing.T) {
 		t.Errorf("capabilities lists %d allowed commands, the agent has 89", len(cmds))
 	}
 	help := e.ok(t, "sentinel_help", nil)
-	if h, _ := help["help"].(map[string]any); len(h) == 0 || len(help) != 1 {
-		t.Errorf("help = %v, want only {help: {...}}", help)
+	if h, _ := help["help"].(map[string]any); len(h) == 0 || len(help) != 2 || help["_meta"] == nil {
+		t.Errorf("help = %v, want only {help: {...}, _meta: {...}}", help)
+	}
+	if m, _ := st["_meta"].(map[string]any); m["proxy"] != "sentinelx-mcp" {
+		t.Errorf("the result object carries _meta like the old bridge did, got %v", st["_meta"])
 	}
 }
 

@@ -71,7 +71,12 @@ type summaryFunc[In any] func(in In) []any
 // agent JSON as text and structuredContent, _meta {proxy, ms, subject,
 // preferred_username}, an isError result (never a protocol error) with a
 // message a person can act on when anything fails, and one audit line.
-func handle[In any](d *Deps, name string, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
+//
+// Like the old bridge, the object also carries the same _meta as a key, so
+// prompts and scripts written against it keep working; the MCP-level
+// result._meta is where protocol-aware clients look.
+func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
+	name, callsAgent := spec.Name, spec.Scope != ""
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
 		who := callerOf(req)
 		ctx = upstream.WithCallerHeaders(ctx, who.headers())
@@ -100,7 +105,14 @@ func handle[In any](d *Deps, name string, summarize summaryFunc[In], fn callFunc
 			d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", err.Error()))...)
 			return res, nil, nil
 		}
-		d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(append(attrs, "outcome", "ok", "upstream_status", 200))...)
+		attrs = append(attrs, "outcome", "ok")
+		if callsAgent {
+			attrs = append(attrs, "upstream_status", http.StatusOK)
+		}
+		d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(attrs)...)
+		if withMeta, err := withField(raw, "_meta", meta); err == nil {
+			raw = withMeta
+		}
 		return &mcp.CallToolResult{
 			Content:           []mcp.Content{&mcp.TextContent{Text: string(raw)}},
 			StructuredContent: raw,

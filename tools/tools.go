@@ -155,7 +155,7 @@ func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, 
 		if out != nil {
 			t.OutputSchema = out
 		}
-		mcp.AddTool(s, t, handle(d, t.Name, summarize, run(d)))
+		mcp.AddTool(s, t, handle(d, spec, summarize, run(d)))
 	}}
 }
 

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -67,7 +69,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h, err := server.New(ctx, cfg, server.Deps{Logger: logger, Version: buildVersion()})
+	deps := server.Deps{Logger: logger, Version: buildVersion()}
+	if cfg.AuditLog != "" {
+		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fmt.Errorf("AUDIT_LOG: %w", err)
+		}
+		defer f.Close()
+		deps.Audit = slog.New(slog.NewJSONHandler(f, nil)).With("log", "audit")
+	}
+	h, err := server.New(ctx, cfg, deps)
 	if err != nil {
 		return err
 	}
