@@ -177,8 +177,15 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time) *aut
 	if clientID == "" {
 		clientID = c.AuthorizedParty
 	}
+	// UserID binds stateful sessions to their owner in go-sdk; a token
+	// without sub (some client-credentials tokens) falls back to its
+	// client, so such sessions are still bound to someone.
+	userID := c.Subject
+	if userID == "" && clientID != "" {
+		userID = "client:" + clientID
+	}
 	return &auth.TokenInfo{
-		UserID:     c.Subject,
+		UserID:     userID,
 		Scopes:     verifyScopes(claims),
 		Expiration: exp,
 		Extra: map[string]any{

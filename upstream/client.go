@@ -243,7 +243,10 @@ func (c *Client) fail(cl call, e *Error) *Error {
 func (c *Client) transportError(parent, cctx context.Context, timeout time.Duration, err error, reading bool) *Error {
 	switch {
 	case errors.Is(context.Cause(cctx), errCallDeadline):
-		return &Error{Kind: KindTimeout, Detail: "timed out after " + formatDuration(timeout), Err: err}
+		// Err keeps DeadlineExceeded visible to errors.Is whatever the
+		// transport wrapped.
+		return &Error{Kind: KindTimeout, Detail: "timed out after " + formatDuration(timeout),
+			Err: fmt.Errorf("%w: %w", context.DeadlineExceeded, err)}
 	case parent.Err() != nil:
 		return &Error{Kind: KindCanceled, Detail: "canceled by caller: " + context.Cause(parent).Error(), Err: err}
 	}

@@ -90,6 +90,7 @@ type Agent struct {
 	started   time.Time
 
 	locks   idLocks                   // per upload id
+	editMu  sync.Mutex                // serializes file edits, as the real agent serializes requests
 	allowed []string                  // the agent's allowed_commands, in order
 	cmds    map[string]sandboxCommand // what /exec really runs
 	bash    string                    // interpreters for scripts and validators

@@ -400,7 +400,9 @@ func (a *Agent) helperArgv(p editParams, sudo bool, oldFile, newFile string) []s
 // runHelper wraps safeEdit in the agent's process-result conventions.
 func (a *Agent) runHelper(ctx context.Context, p editParams) procResult {
 	start := time.Now()
+	a.editMu.Lock()
 	stdout, stderr, code := a.safeEdit(ctx, p)
+	a.editMu.Unlock()
 	return procResult{Output: a.sb.hide(buildOutput(stdout, stderr)), Duration: roundDuration(time.Since(start)), ReturnCode: code}
 }
 

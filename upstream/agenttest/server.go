@@ -3,6 +3,7 @@ package agenttest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"testing"
@@ -41,7 +42,12 @@ func Start(tb testing.TB, opts Options) *Server {
 
 // Serve answers on ln until ctx ends, then shuts down gracefully (up to
 // 5 s). It returns nil after a clean shutdown. The agent is not closed.
+// A TCP listener must be on a loopback address: this agent runs code and
+// writes files for whoever holds the token, so it never faces a network.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		return fmt.Errorf("agenttest: refusing to serve on non-loopback address %s", tcp)
+	}
 	srv := newHTTPServer(a)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
