@@ -39,11 +39,7 @@ func stateTool() tool {
 	}, nil, outputSchema[upstream.State](), nil,
 		func(d *Deps) callFunc[noInput] {
 			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				st, err := d.Upstream.State(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return st.Raw, nil
+				return agentJSON(d.Upstream.State(ctx))
 			}
 		})
 }
@@ -58,11 +54,7 @@ func capabilitiesTool() tool {
 	}, nil, nil, nil,
 		func(d *Deps) callFunc[noInput] {
 			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				c, err := d.Upstream.Capabilities(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return c.Raw, nil
+				return agentJSON(d.Upstream.Capabilities(ctx))
 			}
 		})
 }

@@ -81,14 +81,10 @@ func editTool() tool {
 				if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
 					return nil, err
 				}
-				r, err := d.Upstream.Edit(ctx, upstream.EditRequest{
+				return agentJSON(d.Upstream.Edit(ctx, upstream.EditRequest{
 					Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode),
 					Old: in.Old, NewText: in.NewText, EditOptions: in.upstream(),
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }
@@ -104,11 +100,7 @@ func editUploadInitTool() tool {
 	}, nil, outputSchema[upstream.EditUploadInitResult](), nil,
 		func(d *Deps) callFunc[editUploadInitInput] {
 			return func(ctx context.Context, _ editUploadInitInput) (json.RawMessage, error) {
-				r, err := d.Upstream.EditUploadInit(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				return agentJSON(d.Upstream.EditUploadInit(ctx))
 			}
 		})
 }
@@ -161,13 +153,9 @@ func editUploadFileTool() tool {
 						name = base
 					}
 				}
-				r, err := d.Upstream.EditUploadFile(ctx, upstream.EditUploadFileRequest{
+				return agentJSON(d.Upstream.EditUploadFile(ctx, upstream.EditUploadFileRequest{
 					UploadID: id, Role: in.Role, Filename: name, Content: content,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }
@@ -198,13 +186,9 @@ func editUploadCompleteTool() tool {
 				if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
 					return nil, err
 				}
-				r, err := d.Upstream.EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
+				return agentJSON(d.Upstream.EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
 					UploadID: id, Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode), EditOptions: in.upstream(),
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }

@@ -26,11 +26,7 @@ func execTool() tool {
 				if cmd == "" {
 					return nil, inputError("cmd is required")
 				}
-				r, err := d.Upstream.Exec(ctx, upstream.ExecRequest{Cmd: cmd})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				return agentJSON(d.Upstream.Exec(ctx, upstream.ExecRequest{Cmd: cmd}))
 			}
 		})
 }
@@ -60,11 +56,7 @@ func serviceTool() tool {
 				if action == "" {
 					return nil, inputError("action is required")
 				}
-				r, err := d.Upstream.Service(ctx, upstream.ServiceRequest{Service: svc, Action: action})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				return agentJSON(d.Upstream.Service(ctx, upstream.ServiceRequest{Service: svc, Action: action}))
 			}
 		})
 }
@@ -87,11 +79,7 @@ func restartTool() tool {
 				if svc == "" {
 					return nil, inputError("service is required")
 				}
-				r, err := d.Upstream.Restart(ctx, upstream.RestartRequest{Service: svc})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				return agentJSON(d.Upstream.Restart(ctx, upstream.RestartRequest{Service: svc}))
 			}
 		})
 }

@@ -144,3 +144,11 @@ func argsToAttrs(args []any) []slog.Attr {
 	r.Attrs(func(a slog.Attr) bool { out = append(out, a); return true })
 	return out
 }
+
+// agentJSON passes on an agent call's error, or its body as sent.
+func agentJSON[T interface{ JSON() json.RawMessage }](r T, err error) (json.RawMessage, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r.JSON(), nil
+}

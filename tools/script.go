@@ -61,14 +61,10 @@ func scriptTool() tool {
 				if in.Cleanup != nil {
 					cleanup = *in.Cleanup
 				}
-				r, err := d.Upstream.ScriptRun(ctx, upstream.ScriptRunRequest{
+				return agentJSON(d.Upstream.ScriptRun(ctx, upstream.ScriptRunRequest{
 					Interpreter: interp, Content: in.Content, Args: in.Args, Cwd: in.Cwd,
 					Timeout: timeout, Sudo: in.Sudo, Cleanup: &cleanup, Filename: in.Filename, Env: in.Env,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }

@@ -94,13 +94,9 @@ func uploadInitTool() tool {
 				case in.TotalSize < 0:
 					return nil, inputError("total_size must be >= 0")
 				}
-				r, err := d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
+				return agentJSON(d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
 					TargetPath: target, Overwrite: in.Overwrite, TotalSize: in.TotalSize, Filename: in.Filename,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }
@@ -137,13 +133,9 @@ func uploadChunkTool() tool {
 				if err != nil {
 					return nil, err
 				}
-				r, err := d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
+				return agentJSON(d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
 					UploadID: id, Index: in.Index, Filename: in.Filename, Content: b,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				}))
 			}
 		})
 }
@@ -174,11 +166,7 @@ func uploadCompleteTool() tool {
 				if sum != "" && !sha256Hex.MatchString(sum) {
 					return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
 				}
-				r, err := d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
-				if err != nil {
-					return nil, err
-				}
-				return r.Raw, nil
+				return agentJSON(d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)}))
 			}
 		})
 }

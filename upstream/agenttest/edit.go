@@ -140,11 +140,7 @@ func (a *Agent) handleEdit(w http.ResponseWriter, r *http.Request) {
 		write422(w, modelError(m.body, msg))
 		return
 	}
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	job := virtualJoin(tmpBase, "edit_job_"+newID())
@@ -291,11 +287,7 @@ func (a *Agent) handleEditUploadComplete(w http.ResponseWriter, r *http.Request)
 		write422(w, modelError(m.body, msg))
 		return
 	}
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	unlock := a.locks.lock("edit_" + id)

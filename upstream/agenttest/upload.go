@@ -46,6 +46,19 @@ func (a *Agent) ensureUploadDirs() error {
 	return os.MkdirAll(a.sb.real(tmpBase), 0o755)
 }
 
+// authorizeWithDirs is the agent's order for file endpoints: the token
+// check, then the upload directories (a failure there is its plain 500).
+func (a *Agent) authorizeWithDirs(w http.ResponseWriter, r *http.Request) bool {
+	if !a.authorize(w, r) {
+		return false
+	}
+	if a.ensureUploadDirs() != nil {
+		writeInternalError(w)
+		return false
+	}
+	return true
+}
+
 func (a *Agent) handleUpload(w http.ResponseWriter, r *http.Request) {
 	f := a.readForm(r, "file")
 	defer f.file.remove()
@@ -59,11 +72,7 @@ func (a *Agent) handleUpload(w http.ResponseWriter, r *http.Request) {
 		write422(w, errs)
 		return
 	}
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	virt, real, detail := a.uploadTarget(f.fields["target_path"])
@@ -107,11 +116,7 @@ type uploadMeta struct {
 }
 
 func (a *Agent) handleUploadInit(w http.ResponseWriter, r *http.Request) {
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	obj, ok := readObject(r)
@@ -227,11 +232,7 @@ func (a *Agent) handleUploadChunk(w http.ResponseWriter, r *http.Request) {
 		write422(w, errs)
 		return
 	}
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	id := f.fields["upload_id"]
@@ -260,11 +261,7 @@ func (a *Agent) handleUploadChunk(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleUploadComplete(w http.ResponseWriter, r *http.Request) {
-	if !a.authorize(w, r) {
-		return
-	}
-	if a.ensureUploadDirs() != nil {
-		writeInternalError(w)
+	if !a.authorizeWithDirs(w, r) {
 		return
 	}
 	obj, ok := readObject(r)
