@@ -1,10 +1,14 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,11 +67,11 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 		withIdentity := auth.RequireBearerToken(handOver, sdkOpts)(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := firstID(r.Context())
-			if hasQueryToken(r) {
+			if hasQueryToken(r) || hasFormToken(r) {
 				opts.Challenger.InvalidRequest(w, id, "Access tokens are accepted only in the Authorization header")
 				return
 			}
-			values := r.Header.Values("Authorization")
+			values := nonEmpty(r.Header.Values("Authorization"))
 			switch {
 			case len(values) > 1:
 				opts.Challenger.InvalidRequest(w, id, "More than one Authorization header")
@@ -121,6 +125,42 @@ func bearerToken(h string) (string, bool) {
 func hasQueryToken(r *http.Request) bool {
 	q := r.URL.Query()
 	return q.Has("access_token") || q.Has("token")
+}
+
+// formTokenPeek bounds how much of a form body is read to look for a
+// token; go-sdk refuses form bodies (415) in any case.
+const formTokenPeek = 64 << 10
+
+// hasFormToken reports a token offered as a form field (RFC 6750 §2.2).
+// It is refused rather than used: MCP requests are JSON, and a client
+// sending one has a bug worth a clear error.
+func hasFormToken(r *http.Request) bool {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return false
+	}
+	head, _ := io.ReadAll(io.LimitReader(r.Body, formTokenPeek))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	q, err := url.ParseQuery(string(head))
+	return err == nil && (q.Has("access_token") || q.Has("token"))
+}
+
+// nonEmpty drops blank header values: "Authorization:" with nothing
+// after it carries no credentials.
+func nonEmpty(values []string) []string {
+	out := values[:0:0]
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func firstID(ctx context.Context) json.RawMessage {

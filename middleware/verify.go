@@ -62,6 +62,13 @@ type VerifierConfig struct {
 	ClientID, ClientSecret string
 	// RequireATJWT is OIDC_REQUIRE_AT_JWT: accept only typ at+jwt.
 	RequireATJWT bool
+	// ScopeClaims is OIDC_SCOPE_CLAIMS: the claims scopes are read from, in
+	// JWTs and introspection answers alike. Empty means scope and scp.
+	// IdPs that carry permissions elsewhere are named here: Auth0
+	// "permissions", Entra app tokens "roles", Zitadel
+	// "urn:zitadel:iam:org:project:roles" (an object whose keys are the
+	// roles), Keycloak "realm_access.roles" (a dotted path into objects).
+	ScopeClaims []string
 	// HTTPClient talks to the IdP. Nil means a private client; a client
 	// without a timeout is copied and given one.
 	HTTPClient *http.Client
@@ -72,6 +79,12 @@ type VerifierConfig struct {
 	Debug bool
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
+	// OnVerify, when set, is told the result of every Verify call (for
+	// metrics): via is "jwt", "introspection" or "cache", and err is nil
+	// when the token was accepted.
+	OnVerify func(via string, err error)
+	// OnKeysFetch, when set, is told the outcome of every key-set fetch.
+	OnKeysFetch func(err error)
 }
 
 // VerifierStatus is a snapshot for /readyz and the status page.
@@ -95,6 +108,7 @@ type Verifier struct {
 	issuer       string
 	audiences    []string
 	requireATJWT bool
+	scopeClaims  []string
 	clientID     string
 	clientSecret string
 	wantsIntro   bool // client credentials are set
@@ -104,6 +118,8 @@ type Verifier struct {
 	now          func() time.Time
 	encoder      httphelper.Encoder
 	algs         []jose.SignatureAlgorithm
+	onVerify     func(via string, err error)
+	onKeysFetch  func(err error)
 
 	// fetchSem serialises IdP fetches (discovery + JWKS) so a burst of
 	// unknown kids produces one request, not one per caller.
@@ -150,6 +166,15 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			auds = append(auds, a)
 		}
 	}
+	var scopeClaims []string
+	for _, c := range cfg.ScopeClaims {
+		if c = strings.TrimSpace(c); c != "" {
+			scopeClaims = append(scopeClaims, c)
+		}
+	}
+	if len(scopeClaims) == 0 {
+		scopeClaims = defaultScopeClaims
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: verifyHTTPTimeout}
@@ -171,6 +196,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		issuer:       cfg.Issuer,
 		audiences:    auds,
 		requireATJWT: cfg.RequireATJWT,
+		scopeClaims:  scopeClaims,
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
 		wantsIntro:   wantsIntro,
@@ -180,6 +206,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		now:          now,
 		encoder:      oidc.NewEncoder(),
 		algs:         verifyAlgs(),
+		onVerify:     cfg.OnVerify,
+		onKeysFetch:  cfg.OnKeysFetch,
 		fetchSem:     make(chan struct{}, 1),
 		backoffMin:   time.Second,
 		backoffMax:   30 * time.Second,
@@ -261,7 +289,11 @@ func (v *Verifier) Status() VerifierStatus {
 // Verify checks a bearer token and returns who it belongs to. Every
 // rejection wraps auth.ErrInvalidToken with a specific reason meant for the
 // log; the reason never contains the token. IdP failures fail closed.
-func (v *Verifier) Verify(ctx context.Context, token string) (*auth.TokenInfo, error) {
+func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo, err error) {
+	via := "jwt"
+	if v.onVerify != nil {
+		defer func() { v.onVerify(via, err) }()
+	}
 	if token == "" {
 		return nil, fmt.Errorf("%w: empty token", auth.ErrInvalidToken)
 	}
@@ -272,6 +304,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*auth.TokenInfo, e
 		return nil, fmt.Errorf("%w: encrypted JWT (JWE) not supported", auth.ErrInvalidToken)
 	case verifyShapeJWT:
 		if info, ok := v.jwtCache.get(key, now); ok {
+			via = "cache"
 			return verifyCopy(info), nil
 		}
 		// Taken before verifying: if the key set changes meanwhile, the
@@ -284,7 +317,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*auth.TokenInfo, e
 		v.jwtCache.put(gen, key, info, exp.Add(verifyLeeway), now)
 		return verifyCopy(info), nil
 	default:
+		via = "introspection"
 		if info, ok := v.introCache.get(key, now); ok {
+			via = "cache"
 			return verifyCopy(info), nil
 		}
 		gen := v.introCache.generation()

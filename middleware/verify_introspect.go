@@ -74,7 +74,7 @@ func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.
 		// actually know.
 		exp = until
 	}
-	return verifyTokenInfo(&c, claims, exp), until, nil
+	return verifyTokenInfo(&c, claims, exp, v.scopeClaims), until, nil
 }
 
 // verifyIntrospectURL returns the introspection endpoint, trying discovery

@@ -69,6 +69,9 @@ func (v *Verifier) verifyLoad(ctx context.Context, byVerify bool) error {
 		v.log.Warn("oidc discovery failed; introspection endpoint unknown", "err", verifyReason(err))
 	}
 	keys, err := v.verifyFetchKeys(ctx, uri)
+	if v.onKeysFetch != nil {
+		v.onKeysFetch(err)
+	}
 	if err != nil {
 		err = fmt.Errorf("jwks %s: %w", uri, err)
 		v.verifyFail("jwks", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,11 +97,12 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 	if err != nil {
 		return nil, exp, err
 	}
-	return verifyTokenInfo(&c, claims, exp), exp, nil
+	return verifyTokenInfo(&c, claims, exp, v.scopeClaims), exp, nil
 }
 
-// verifyTyp accepts at+jwt (RFC 9068) and, unless RequireATJWT, plain JWT or
-// no typ: Keycloak, Entra, Zitadel and Hydra issue typ JWT access tokens.
+// verifyTyp accepts at+jwt (RFC 9068) and, unless RequireATJWT, plain JWT,
+// no typ, or Okta's application/okta-internal-at+jwt: Keycloak, Entra,
+// Zitadel and Hydra issue typ JWT access tokens and Okta its own media type.
 // ID tokens are kept out by the audience check instead.
 func (v *Verifier) verifyTyp(h jose.Header) error {
 	raw, present := h.ExtraHeaders[jose.HeaderType]
@@ -117,7 +119,7 @@ func (v *Verifier) verifyTyp(h jose.Header) error {
 	if strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt") {
 		return nil
 	}
-	if !v.requireATJWT && strings.EqualFold(typ, "JWT") {
+	if !v.requireATJWT && (strings.EqualFold(typ, "JWT") || strings.EqualFold(typ, "application/okta-internal-at+jwt")) {
 		return nil
 	}
 	if v.requireATJWT {
@@ -172,7 +174,7 @@ func verifyAudienceMatch(got, want []string) bool {
 }
 
 // verifyTokenInfo builds what go-sdk hands to tools as req.Extra.TokenInfo.
-func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time) *auth.TokenInfo {
+func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time, scopeClaims []string) *auth.TokenInfo {
 	clientID := c.ClientID
 	if clientID == "" {
 		clientID = c.AuthorizedParty
@@ -186,7 +188,7 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time) *aut
 	}
 	return &auth.TokenInfo{
 		UserID:     userID,
-		Scopes:     verifyScopes(claims),
+		Scopes:     verifyScopes(claims, scopeClaims...),
 		Expiration: exp,
 		Extra: map[string]any{
 			"username":  verifyFirstString(claims, "preferred_username", "username", "email", "client_id"),
@@ -196,10 +198,23 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time) *aut
 	}
 }
 
-// verifyScopes merges scope and scp, each a space-separated string or an
-// array of strings (Entra uses scp, Okta an array). Non-strings in an
-// array are ignored rather than failing the token; duplicates are dropped.
-func verifyScopes(claims map[string]any) []string {
+// defaultScopeClaims are where RFC 9068 (scope) and Entra/Okta (scp) put
+// scopes.
+var defaultScopeClaims = []string{"scope", "scp"}
+
+// verifyScopes merges the scopes found in the named claims (default scope
+// and scp). A value may be a space-separated string or an array of strings
+// (Entra uses scp, Okta an array); for a claim other than scope and scp it
+// may also be an object whose keys are the scopes (Zitadel's project roles).
+// scope and scp are strings or arrays by definition, so an object there is
+// malformed and grants nothing. A name that is not a top-level claim but
+// contains dots is followed as a path into nested objects
+// ("realm_access.roles"). Non-strings are ignored rather than failing the
+// token; duplicates are dropped; the order is the claims' order.
+func verifyScopes(claims map[string]any, names ...string) []string {
+	if len(names) == 0 {
+		names = defaultScopeClaims
+	}
 	var out []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -210,8 +225,8 @@ func verifyScopes(claims map[string]any) []string {
 			}
 		}
 	}
-	for _, name := range []string{"scope", "scp"} {
-		switch val := claims[name].(type) {
+	for _, name := range names {
+		switch val := verifyClaimAt(claims, name).(type) {
 		case string:
 			add(val)
 		case []any:
@@ -220,9 +235,38 @@ func verifyScopes(claims map[string]any) []string {
 					add(s)
 				}
 			}
+		case map[string]any:
+			if name == "scope" || name == "scp" {
+				continue
+			}
+			keys := make([]string, 0, len(val))
+			for k := range val {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				add(k)
+			}
 		}
 	}
 	return out
+}
+
+// verifyClaimAt returns claims[name], or, when there is no such claim and
+// name has dots, the value at that path through nested objects.
+func verifyClaimAt(claims map[string]any, name string) any {
+	if v, ok := claims[name]; ok || !strings.Contains(name, ".") {
+		return v
+	}
+	var cur any = claims
+	for _, part := range strings.Split(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
 }
 
 func verifyFirstString(claims map[string]any, names ...string) string {

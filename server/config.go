@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"reflect"
@@ -30,6 +31,7 @@ type Config struct {
 	ClientID         string   `env:"OIDC_CLIENT_ID" help:"client id used for token introspection"`
 	ClientSecret     string   `env:"OIDC_CLIENT_SECRET" help:"client secret used for token introspection"`
 	RequireATJWT     bool     `env:"OIDC_REQUIRE_AT_JWT" envDefault:"false" help:"accept only JWTs with typ at+jwt (RFC 9068)"`
+	ScopeClaims      []string `env:"OIDC_SCOPE_CLAIMS" envSeparator:"," envDefault:"scope,scp" help:"claims that carry scopes (comma list): e.g. permissions (Auth0), roles (Entra app tokens), urn:zitadel:iam:org:project:roles (object keys), realm_access.roles (dotted path)"`
 
 	ResourceURL  string `env:"RESOURCE_URL" help:"public base URL, e.g. https://sentinelx.example.com (a value ending in /mcp is the MCP URL itself); required"`
 	AuthDebug    bool   `env:"AUTH_DEBUG" envDefault:"false" help:"log token verification details and claims (never the token)"`
@@ -48,6 +50,10 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"json or text"`
 	AuditLog  string `env:"AUDIT_LOG" help:"file that receives the audit log (one JSON line per tool call); empty = the main log"`
+
+	MetricsAddr            string  `env:"METRICS_ADDR" help:"host:port for a separate Prometheus /metrics listener; empty = /metrics on the main port"`
+	RateLimit              float64 `env:"RATE_LIMIT" envDefault:"20" help:"protected tool calls per second per subject (burst twice that); 0 disables"`
+	UpstreamMaxConcurrency int     `env:"UPSTREAM_MAX_CONCURRENCY" envDefault:"32" help:"agent calls in flight at once; further calls wait for a slot"`
 }
 
 // Duration is a time.Duration that also accepts a bare number of seconds,
@@ -127,6 +133,8 @@ func configParseError(err error) error {
 			want = "want a whole number"
 		case reflect.Bool:
 			want = "want true or false"
+		case reflect.Float64:
+			want = "want a number"
 		}
 		if pe.Type == reflect.TypeFor[Duration]() && pe.Err != nil {
 			want = pe.Err.Error()
@@ -182,6 +190,17 @@ func (c Config) validate() error {
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return &ConfigError{"UPLOAD_URL_ALLOW", fmt.Sprintf("want https URL prefixes, got %q", p)}
 		}
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return &ConfigError{"METRICS_ADDR", "want host:port, e.g. 127.0.0.1:9098"}
+		}
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		return &ConfigError{"RATE_LIMIT", "want calls per second per subject, 0 to disable"}
+	}
+	if c.UpstreamMaxConcurrency < 1 {
+		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY", "want a whole number of at least 1"}
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}

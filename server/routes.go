@@ -12,14 +12,25 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/handlers"
 	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/web"
 )
+
+// sessionTimeout ends idle stateful sessions.
+const sessionTimeout = 30 * time.Minute
+
+func passThrough(h http.Handler) http.Handler { return h }
 
 // routes is the whole HTTP surface in one place.
 func (a *app) routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(a.metrics.Instrument)
 	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}))
 
 	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL}
+	var bindSessions func(http.Handler) http.Handler = passThrough
+	if a.cfg.Stateful {
+		bindSessions = middleware.BindSessions(middleware.SessionOptions{IdleTTL: sessionTimeout + time.Minute, Challenger: ch})
+	}
 	mcpChain := chi.Chain(
 		middleware.Guard(middleware.GuardOptions{Hosts: a.allowedHosts(), Origins: a.ownOrigins()}),
 		middleware.ReadBody(a.cfg.MaxBodyBytes),
@@ -33,21 +44,32 @@ func (a *app) routes() http.Handler {
 			Debug:      a.cfg.AuthDebug,
 		}),
 		middleware.Scopes(a.table.ScopeOf, ch, a.log),
+		bindSessions,
+		middleware.RateLimit(middleware.RateLimitOptions{
+			Rate: a.cfg.RateLimit, ScopeOf: a.table.ScopeOf, OnLimited: a.metrics.RateLimited, Logger: a.log,
+		}),
 	)
 	r.Handle("/mcp", mcpChain.Handler(a.mcpHandler()))
 
-	prm := handlers.ResourceMetadata(a.prm)
+	prm := handlers.ResourceMetadata(a.prm, a.cfg.MCPURL())
 	r.Handle(a.prmPath, prm)
 	if a.prmPath != "/.well-known/oauth-protected-resource/mcp" {
 		r.Handle("/.well-known/oauth-protected-resource/mcp", prm)
 	}
-	r.Handle("/.well-known/oauth-protected-resource", handlers.ResourceMetadata(a.rootPRM))
+	r.Handle("/.well-known/oauth-protected-resource", handlers.ResourceMetadata(a.rootPRM, a.cfg.MCPURL()))
 
+	if a.cfg.MetricsAddr == "" {
+		// With METRICS_ADDR set, the caller serves them on their own
+		// listener and the public port has no /metrics at all.
+		r.Method(http.MethodGet, "/metrics", a.metrics.Handler())
+	}
 	r.Method(http.MethodGet, "/healthz", handlers.Health(a.version, a.started))
 	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second,
 		handlers.Check{Name: "upstream", Run: a.checkUpstream},
 		handlers.Check{Name: "token_keys", Run: a.checkKeys},
 	))
+	r.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
+	r.Handle(web.StaticPrefix+"*", web.Static())
 	return r
 }
 
@@ -68,7 +90,7 @@ func (a *app) mcpHandler() http.Handler {
 		Logger:                     sdkLogger(a.log),
 	}
 	if a.cfg.Stateful {
-		opts.SessionTimeout = 30 * time.Minute
+		opts.SessionTimeout = sessionTimeout
 	}
 	sse := mcp.NewStreamableHTTPHandler(getServer, &opts)
 	var jsonOnly http.Handler
@@ -78,6 +100,15 @@ func (a *app) mcpHandler() http.Handler {
 		jsonOnly = mcp.NewStreamableHTTPHandler(getServer, &jopts)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			// A GET stream is idle by nature; end it when the server shuts
+			// down instead of letting it hold the drain for 30 s.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(a.streams, cancel)
+			defer stop()
+			r = r.WithContext(ctx)
+		}
 		if r.Method == http.MethodPost {
 			wantsJSON, wantsSSE := accepts(r.Header.Values("Accept"))
 			r.Header.Set("Accept", "application/json, text/event-stream")

@@ -33,6 +33,9 @@ func Run(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logg
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if c, ok := h.(interface{ CloseStreams() }); ok {
+		srv.RegisterOnShutdown(c.CloseStreams)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
+	"github.com/pensados/sentinelx-mcp/handlers"
 	"github.com/pensados/sentinelx-mcp/middleware"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -35,7 +36,15 @@ type Deps struct {
 	IdPClient *http.Client
 	// Upstream overrides the agent client built from Config (tests).
 	Upstream *upstream.Client
+	// Metrics collects the Prometheus metrics; nil means New builds its
+	// own. It is served on /metrics unless METRICS_ADDR is set, in which
+	// case the caller serves [middleware.Metrics.Handler] there.
+	Metrics *middleware.Metrics
 }
+
+// NewMetrics builds the Prometheus collectors for [Deps.Metrics], in a
+// private registry.
+func NewMetrics(version string) *middleware.Metrics { return middleware.NewMetrics(version) }
 
 // app holds what the routes are built from.
 type app struct {
@@ -52,7 +61,25 @@ type app struct {
 	rootPRM  *oauthex.ProtectedResourceMetadata // root form: resource = base URL
 	prmURL   string                             // where prm is served; challenges point here
 	prmPath  string
+	metrics  *middleware.Metrics
+	slots    *middleware.Concurrency // UPSTREAM_MAX_CONCURRENCY
+
+	// streams is cancelled when the HTTP server begins shutting down, to
+	// end idle GET streams; in-flight calls are not affected.
+	streams      context.Context
+	closeStreams context.CancelFunc
 }
+
+// handler is what New returns: the routes, and a hook [Run] calls when
+// shutdown begins.
+type handler struct {
+	http.Handler
+	closeStreams context.CancelFunc
+}
+
+// CloseStreams ends open GET streams so a graceful shutdown only waits for
+// calls in flight.
+func (h *handler) CloseStreams() { h.closeStreams() }
 
 // New builds the HTTP handler for cfg. Background work (loading the IdP's
 // keys, with retries while it is down) runs until ctx ends.
@@ -67,6 +94,11 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		version: d.Version,
 		started: time.Now(),
 		up:      d.Upstream,
+		metrics: d.Metrics,
+		slots:   middleware.NewConcurrency(cfg.UpstreamMaxConcurrency),
+	}
+	if a.metrics == nil {
+		a.metrics = middleware.NewMetrics(d.Version)
 	}
 	if a.up == nil {
 		up, err := upstream.New(upstream.Options{
@@ -87,9 +119,24 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		ClientID:         cfg.ClientID,
 		ClientSecret:     cfg.ClientSecret,
 		RequireATJWT:     cfg.RequireATJWT,
+		ScopeClaims:      cfg.ScopeClaims,
 		HTTPClient:       d.IdPClient,
 		Logger:           a.log,
 		Debug:            cfg.AuthDebug,
+		OnVerify: func(via string, err error) {
+			outcome, reason := middleware.VerifyOutcome(err)
+			if err == nil {
+				reason = via
+			}
+			a.metrics.TokenVerified(outcome, reason)
+		},
+		OnKeysFetch: func(err error) {
+			if err != nil {
+				a.metrics.KeysFetched("error")
+				return
+			}
+			a.metrics.KeysFetched("ok")
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -107,6 +154,10 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	a.table = tools.New(tools.Deps{
 		Upstream: a.up, Audit: audit, Version: d.Version,
 		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
+		Acquire: a.acquireSlot,
+		Observe: func(tool, outcome string, d time.Duration) {
+			a.metrics.ToolCall(tool, outcome, d, a.table.ScopeOf(tool) != "")
+		},
 	})
 	a.mcp = mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Title: "SentinelX", Version: d.Version}, &mcp.ServerOptions{
 		Instructions: "Administer a Linux host through its SentinelX Core agent. Read-only tools: sentinel_state, sentinel_capabilities, sentinel_help. Every other tool changes the host; each needs its own OAuth scope.",
@@ -117,7 +168,8 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	if err := a.buildMetadata(); err != nil {
 		return nil, err
 	}
-	return a.routes(), nil
+	a.streams, a.closeStreams = context.WithCancel(context.WithoutCancel(ctx))
+	return &handler{Handler: a.routes(), closeStreams: a.closeStreams}, nil
 }
 
 // buildMetadata derives both RFC 9728 documents from RESOURCE_URL. The
@@ -161,4 +213,56 @@ func (a *app) ownOrigins() []string {
 func (a *app) allowedHosts() []string {
 	u, _ := url.Parse(a.cfg.ResourceURL)
 	return append([]string{u.Hostname()}, a.cfg.AllowedHosts...)
+}
+
+// acquireSlot waits for one of UPSTREAM_MAX_CONCURRENCY agent slots, at
+// most as long as the call itself could take (UPSTREAM_TIMEOUT) and never
+// past the caller's context.
+func (a *app) acquireSlot(ctx context.Context) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.cfg.UpstreamTimeout))
+	defer cancel()
+	release, err := a.slots.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done := a.metrics.UpstreamSlot()
+	return func() { done(); release() }, nil
+}
+
+// statusInfo gathers what the status page shows. It probes the agent, so
+// it is bounded like a readiness check; it reads nothing secret.
+func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lat, err := a.up.Probe(ctx)
+	up := handlers.UpstreamInfo{URL: a.cfg.UpstreamURL, Reachable: err == nil, Latency: lat}
+	if err != nil {
+		up.Error = err.Error()
+	}
+	st := a.verifier.Status()
+	info := handlers.StatusInfo{
+		Version:      a.version,
+		Build:        handlers.ReadBuild(),
+		Started:      a.started,
+		Stateful:     a.cfg.Stateful,
+		AuthRequired: a.cfg.AuthRequired,
+		MCPURL:       a.cfg.MCPURL(),
+		PRMPath:      a.prmPath,
+		RootPRMPath:  "/.well-known/oauth-protected-resource",
+		Upstream:     up,
+		Auth: handlers.AuthInfo{
+			Issuer: st.Issuer, JWKSURI: st.JWKSURI, Keys: st.Keys, KeysFetchedAt: st.KeysFetchedAt,
+			LastError: st.LastError, Introspection: st.Introspection, AudienceCheck: st.AudienceCheck,
+			Audiences: a.cfg.Audiences, RequireATJWT: a.cfg.RequireATJWT,
+		},
+	}
+	if a.cfg.MetricsAddr == "" {
+		info.MetricsPath = "/metrics"
+	}
+	for _, s := range a.table.Specs() {
+		info.Tools = append(info.Tools, handlers.ToolInfo{
+			Name: s.Name, Scope: s.Scope, Title: s.Title, Description: s.Description, ReadOnly: s.ReadOnly,
+		})
+	}
+	return info
 }

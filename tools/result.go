@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -81,8 +82,9 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 		who := callerOf(req)
 		ctx = upstream.WithCallerHeaders(ctx, who.headers())
 		start := time.Now()
-		raw, err := fn(ctx, in)
-		ms := time.Since(start).Milliseconds()
+		raw, err := acquireAndRun(ctx, d, callsAgent, in, fn)
+		elapsed := time.Since(start)
+		ms := elapsed.Milliseconds()
 		meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": who.Subject, "preferred_username": who.Username}
 
 		attrs := []any{"tool", name, "subject", who.Subject, "username", who.Username, "client_id", who.ClientID, "ms", ms}
@@ -94,18 +96,30 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 			res.Meta = meta
 			var ue *upstream.Error
 			var ie inputError
+			outcome := "error"
 			switch {
 			case errors.As(err, &ue):
-				attrs = append(attrs, "outcome", ue.Kind.String(), "upstream_status", ue.Status)
+				outcome = ue.Kind.String()
+				attrs = append(attrs, "outcome", outcome, "upstream_status", ue.Status)
 			case errors.As(err, &ie):
-				attrs = append(attrs, "outcome", "invalid_input")
+				outcome = "invalid_input"
+				attrs = append(attrs, "outcome", outcome)
+			case errors.Is(err, errBusy):
+				outcome = "busy"
+				attrs = append(attrs, "outcome", outcome)
 			default:
-				attrs = append(attrs, "outcome", "error")
+				attrs = append(attrs, "outcome", outcome)
+			}
+			if d.Observe != nil {
+				d.Observe(name, outcome, elapsed)
 			}
 			d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", err.Error()))...)
 			return res, nil, nil
 		}
 		attrs = append(attrs, "outcome", "ok")
+		if d.Observe != nil {
+			d.Observe(name, "ok", elapsed)
+		}
 		if callsAgent {
 			attrs = append(attrs, "upstream_status", http.StatusOK)
 		}
@@ -119,6 +133,22 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 			Meta:              meta,
 		}, nil, nil
 	}
+}
+
+// errBusy marks a call that never got an upstream slot (Deps.Acquire).
+var errBusy = errors.New("busy")
+
+// acquireAndRun runs fn, first taking an upstream slot when the tool calls
+// the agent and a limit is configured.
+func acquireAndRun[In any](ctx context.Context, d *Deps, callsAgent bool, in In, fn callFunc[In]) (json.RawMessage, error) {
+	if callsAgent && d.Acquire != nil {
+		release, err := d.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBusy, err)
+		}
+		defer release()
+	}
+	return fn(ctx, in)
 }
 
 // errorResult turns a failure into an isError tool result. Agent refusals

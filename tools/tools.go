@@ -4,8 +4,10 @@
 package tools
 
 import (
+	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -52,6 +54,14 @@ type Deps struct {
 	Fetcher *Fetcher
 	// MaxInline caps decoded base64 content; 0 means 64 MiB.
 	MaxInline int64
+	// Acquire, when set, is called before a tool that calls the agent does
+	// its work; it waits for one of UPSTREAM_MAX_CONCURRENCY slots and
+	// returns its release, or an error (the call then ends as an isError
+	// result saying the agent is busy).
+	Acquire func(ctx context.Context) (release func(), err error)
+	// Observe, when set, is told each finished call's tool, outcome (the
+	// audit log's) and duration, for metrics.
+	Observe func(tool, outcome string, d time.Duration)
 }
 
 func (d *Deps) fetcher() *Fetcher { return d.Fetcher }
@@ -63,7 +73,8 @@ func (d *Deps) maxInline() int64 {
 	return defaultMaxInline
 }
 
-// Table is the ordered list of tools. tools/list follows this order.
+// Table is the list of tools in the seed's order (the status page shows
+// them so); go-sdk's tools/list sorts them by name.
 type Table struct {
 	tools []tool
 	deps  Deps

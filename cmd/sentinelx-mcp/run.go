@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -23,6 +24,7 @@ const usage = `sentinelx-mcp — MCP bridge to a SentinelX Core agent, with OAut
 Usage:
   sentinelx-mcp [serve]        run the bridge (configured by environment variables)
   sentinelx-mcp agent [flags]  run a sandboxed SentinelX Core test agent on loopback
+  sentinelx-mcp dev [flags]    bridge + OAuth server + sandboxed agent on loopback, with a ready token
   sentinelx-mcp version        print the version
   sentinelx-mcp help           print this help
 
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, getenv, stdout)
 	case "agent":
 		return runAgent(ctx, args, getenv, stdout, stderr)
+	case "dev":
+		return runDev(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sentinelx-mcp", buildVersion())
 		return nil
@@ -69,7 +73,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	deps := server.Deps{Logger: logger, Version: buildVersion()}
+	deps := server.Deps{Logger: logger, Version: buildVersion(), Metrics: server.NewMetrics(buildVersion())}
 	if cfg.AuditLog != "" {
 		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
@@ -87,9 +91,44 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on %s (MCP_HOST, MCP_PORT): %w", addr, err)
 	}
+	metricsDone := make(chan error, 1)
+	metricsDone <- nil
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+		<-metricsDone
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", deps.Metrics.Handler())
+		go func() {
+			err := server.Run(ctx, mln, mux, logger.Logger)
+			if err != nil {
+				cancel() // without metrics the service is not what was configured
+			}
+			metricsDone <- err
+		}()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	logger.Info("sentinelx-mcp listening", "addr", ln.Addr().String(), "mcp_url", cfg.MCPURL(),
 		"issuer", cfg.Issuer, "upstream", cfg.UpstreamURL, "stateful", cfg.Stateful, "version", buildVersion())
-	return server.Run(ctx, ln, h, logger.Logger)
+
+	// systemd Type=notify: ready once the listener is bound (connections
+	// queue in its backlog until Serve picks them up).
+	notifier := server.NewNotifier(getenv("NOTIFY_SOCKET"))
+	if err := notifier.Notify("READY=1"); err != nil {
+		logger.Warn("sd_notify READY failed", "err", err.Error())
+	}
+	stopNotify := context.AfterFunc(ctx, func() { _ = notifier.Notify("STOPPING=1") })
+	defer stopNotify()
+
+	err = server.Run(ctx, ln, h, logger.Logger)
+	cancel()
+	if merr := <-metricsDone; err == nil && merr != nil {
+		err = fmt.Errorf("metrics listener (METRICS_ADDR): %w", merr)
+	}
+	return err
 }
 
 func newLogger(format, level string, w io.Writer) *httplog.Logger {

@@ -178,7 +178,9 @@ function describeExit(p) {
 
 /**
  * Starts the upstream agent: `sentinelx-mcp agent --addr 127.0.0.1:0`.
- * It prints `agent listening on http://127.0.0.1:PORT`.
+ * It prints `agent listening on http://127.0.0.1:PORT`, then `sandbox <dir>`:
+ * the returned object has `url` and `sandbox` (the real directory behind the
+ * agent's virtual filesystem; undefined if the line never came).
  */
 export async function startAgent({ token, bin, env: extraEnv, timeoutMs = 20_000 } = {}) {
   bin ??= await buildBinary();
@@ -187,7 +189,17 @@ export async function startAgent({ token, bin, env: extraEnv, timeoutMs = 20_000
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const m = p.stdout().match(/agent listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    if (m) return Object.assign(p, { url: m[1] });
+    if (m) {
+      // The next line names the sandbox root (virtual "/x" is <sandbox>/x);
+      // it follows immediately, but give it a moment on a busy machine.
+      const sandboxDeadline = Math.min(deadline, Date.now() + 2000);
+      let sb = p.stdout().match(/^sandbox (.+)$/m);
+      while (!sb && !p.exitInfo && Date.now() < sandboxDeadline) {
+        await sleep(20);
+        sb = p.stdout().match(/^sandbox (.+)$/m);
+      }
+      return Object.assign(p, { url: m[1], sandbox: sb?.[1] });
+    }
     if (p.exitInfo) break;
     await sleep(50);
   }

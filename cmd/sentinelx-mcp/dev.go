@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+
+	"github.com/pensados/sentinelx-mcp/server"
+)
+
+// runDev parses the dev subcommand's flags; server.Dev does the rest.
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := server.DevOptions{Getenv: getenv, Version: buildVersion()}
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "loopback address to bind (non-loopback addresses are refused)")
+	fs.IntVar(&o.Port, "port", server.DevDefaultPort, "bridge port (0 picks a free one)")
+	fs.IntVar(&o.IdPPort, "idp-port", 0, "authorization server port (default: --port + 1)")
+	fs.BoolVar(&o.NoAgent, "no-agent", false, "do not start the embedded sandboxed agent")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", 0, "lifetime of the printed token and of issued access tokens (default 1h)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	return server.Dev(ctx, o, stdout, stderr)
+}

@@ -1,0 +1,142 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/pensados/sentinelx-mcp/web"
+)
+
+// StatusInfo is everything the status page shows. It is plain data so that
+// this package needs neither middleware nor tools: server fills it from the
+// verifier, the upstream client, the tool table and its Config. Nothing in
+// it may be secret; the page is public.
+type StatusInfo struct {
+	Version  string
+	Build    Build
+	Started  time.Time
+	Stateful bool // MCP_STATEFUL: sessions and the GET stream
+	// AuthRequired is MCP_AUTH_REQUIRED: a token on every /mcp request,
+	// not only on tool calls that reach the agent.
+	AuthRequired bool
+	MCPURL       string // "https://sentinelx.example.com/mcp"
+	PRMPath      string // path form, "/.well-known/oauth-protected-resource/mcp"
+	RootPRMPath  string // root form, "/.well-known/oauth-protected-resource"
+	// MetricsPath is where Prometheus metrics are served on this listener;
+	// empty when they are not (no link is shown then).
+	MetricsPath string
+	Upstream    UpstreamInfo
+	Auth        AuthInfo
+	Tools       []ToolInfo
+}
+
+// Build describes the binary, from [ReadBuild].
+type Build struct {
+	GoVersion    string    // "go1.26.8"
+	Revision     string    // VCS commit; empty when built outside a checkout
+	RevisionTime time.Time // commit time
+	Modified     bool      // built from a tree with uncommitted changes
+}
+
+// ReadBuild reads the Go version and VCS stamp the toolchain embedded in
+// the binary.
+func ReadBuild() Build {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Build{}
+	}
+	b := Build{GoVersion: bi.GoVersion}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Revision = s.Value
+		case "vcs.time":
+			b.RevisionTime, _ = time.Parse(time.RFC3339, s.Value)
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	return b
+}
+
+// UpstreamInfo is the result of probing the SentinelX Core agent.
+type UpstreamInfo struct {
+	URL       string // SENTINELX_URL; userinfo is never shown
+	Reachable bool
+	Latency   time.Duration
+	Error     string // why the probe failed; empty when it succeeded
+}
+
+// AuthInfo is the token verifier's state.
+type AuthInfo struct {
+	Issuer        string
+	JWKSURI       string // empty until discovered
+	Keys          int
+	KeysFetchedAt time.Time
+	LastError     string // last discovery or JWKS failure; empty after a success
+	Introspection bool   // opaque tokens are introspected (RFC 7662)
+	AudienceCheck bool
+	Audiences     []string // OIDC_EXPECTED_AUDIENCE
+	RequireATJWT  bool     // OIDC_REQUIRE_AT_JWT
+}
+
+// ToolInfo is one row of the tool table.
+type ToolInfo struct {
+	Name        string
+	Scope       string // empty for public tools
+	Title       string
+	Description string
+	ReadOnly    bool
+}
+
+// Status serves the HTML status page at "/". provide is called on every
+// request (it probes the agent, so it should bound its own time).
+func Status(provide func(ctx context.Context) StatusInfo) http.Handler {
+	return statusPage(provide, time.Now)
+}
+
+func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Time) http.Handler {
+	type view struct {
+		page
+		StatusInfo
+		Uptime, StartedAt, KeysAge, KeysFetchedAt string
+		BuildTime, Latency                        string
+		UpstreamURL, Issuer, JWKSURI              string
+		ReadOnly, Destructive                     int
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		t := now()
+		st := provide(r.Context())
+		v := view{
+			page:          page{Title: "Status", Current: "status", Now: stamp(t)},
+			StatusInfo:    st,
+			Uptime:        humanDuration(t.Sub(st.Started)),
+			StartedAt:     stamp(st.Started),
+			KeysFetchedAt: stamp(st.Auth.KeysFetchedAt),
+			BuildTime:     stamp(st.Build.RevisionTime),
+			UpstreamURL:   redactURL(st.Upstream.URL),
+			Issuer:        redactURL(st.Auth.Issuer),
+			JWKSURI:       redactURL(st.Auth.JWKSURI),
+		}
+		if !st.Auth.KeysFetchedAt.IsZero() {
+			v.KeysAge = humanDuration(t.Sub(st.Auth.KeysFetchedAt))
+		}
+		if st.Upstream.Reachable {
+			v.Latency = humanLatency(st.Upstream.Latency)
+		}
+		for _, tl := range st.Tools {
+			if tl.ReadOnly {
+				v.ReadOnly++
+			} else {
+				v.Destructive++
+			}
+		}
+		web.Render(w, http.StatusOK, "status.html", v)
+	})
+}

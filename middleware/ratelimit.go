@@ -1,0 +1,233 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"golang.org/x/time/rate"
+)
+
+// RateLimitOptions configures [RateLimit].
+type RateLimitOptions struct {
+	// Rate is RATE_LIMIT: protected tool calls per second per subject.
+	// Zero or less disables the limit.
+	Rate float64
+	// Burst is how many calls a subject may make at once after being idle;
+	// 0 means twice Rate (at least 1).
+	Burst int
+	// ScopeOf tells protected tools (those with a scope) from public ones;
+	// only calls of protected tools are counted, because only they reach
+	// the agent.
+	ScopeOf ScopeFunc
+	// MaxSubjects bounds the number of buckets kept; 0 means 10000. When
+	// full, idle subjects (whose bucket has refilled, so forgetting them
+	// changes nothing) are dropped first, then the least recently seen.
+	MaxSubjects int
+	// OnLimited, when set, is called for every refused request (metrics).
+	OnLimited func()
+	// Logger receives one line per refused request. If nil, nothing is
+	// logged.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject one.
+	Now func() time.Time
+}
+
+// RateLimit refuses protected tools/call requests of a subject beyond its
+// token bucket with 429, a Retry-After header and a JSON-RPC error body.
+// Each protected call in a batch takes one token. It runs after [Scopes],
+// so only authenticated, authorised calls are counted; anonymous requests
+// and other methods pass untouched. The subject is the token's sub (or its
+// client_id when it has none), so one noisy client cannot starve another.
+func RateLimit(opts RateLimitOptions) func(http.Handler) http.Handler {
+	if opts.Rate <= 0 || opts.ScopeOf == nil {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := newBuckets(opts)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			msgs, _ := Messages(r.Context())
+			n := 0
+			var id json.RawMessage
+			for _, m := range msgs {
+				if m.Method == "tools/call" && opts.ScopeOf(m.Tool) != "" {
+					if n == 0 {
+						id = m.ID
+					}
+					n++
+				}
+			}
+			subject := rateSubject(auth.TokenInfoFromContext(r.Context()))
+			if n == 0 || subject == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			wait, ok := b.take(subject, n)
+			if ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if opts.OnLimited != nil {
+				opts.OnLimited()
+			}
+			secs := int(math.Ceil(wait.Seconds()))
+			logger.Info("rate limited", "subject", subject, "calls", n, "retry_after_s", secs)
+			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			WriteRPCError(w, http.StatusTooManyRequests, id, CodeRateLimited,
+				"Rate limit exceeded: too many tool calls; retry after "+strconv.Itoa(max(secs, 1))+" s")
+		})
+	}
+}
+
+func rateSubject(ti *auth.TokenInfo) string {
+	if ti == nil {
+		return ""
+	}
+	if ti.UserID != "" {
+		return "sub:" + ti.UserID
+	}
+	if c, _ := ti.Extra["client_id"].(string); c != "" {
+		return "client:" + c
+	}
+	return ""
+}
+
+// buckets is a bounded map of per-subject token buckets.
+type buckets struct {
+	limit rate.Limit
+	burst int
+	max   int
+	now   func() time.Time
+
+	mu        sync.Mutex // guards the fields below
+	m         map[string]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// sweepEvery is how often idle buckets are dropped even when the map is
+// not full, so memory follows the active subjects.
+const sweepEvery = time.Minute
+
+func newBuckets(opts RateLimitOptions) *buckets {
+	burst := opts.Burst
+	if burst <= 0 {
+		burst = max(int(math.Ceil(2*opts.Rate)), 1)
+	}
+	maxN := opts.MaxSubjects
+	if maxN <= 0 {
+		maxN = 10000
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &buckets{limit: rate.Limit(opts.Rate), burst: burst, max: maxN, now: now, m: map[string]*bucket{}}
+}
+
+// take spends n tokens of subject's bucket. When it cannot, nothing is
+// spent and wait says when n tokens will be there.
+func (b *buckets) take(subject string, n int) (wait time.Duration, ok bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.lastSweep) >= sweepEvery {
+		b.sweep(now, false)
+		b.lastSweep = now
+	}
+	e := b.m[subject]
+	if e == nil {
+		if len(b.m) >= b.max {
+			b.sweep(now, true)
+		}
+		e = &bucket{lim: rate.NewLimiter(b.limit, b.burst)}
+		b.m[subject] = e
+	}
+	e.seen = now
+	if n > b.burst {
+		// Never satisfiable in one go: ask for a full bucket's worth of wait.
+		return time.Duration(float64(b.burst) / float64(b.limit) * float64(time.Second)), false
+	}
+	res := e.lim.ReserveN(now, n)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// sweep drops buckets that have refilled (forgetting them is lossless);
+// with force and nothing freed, it drops the least recently seen one.
+func (b *buckets) sweep(now time.Time, force bool) {
+	var oldest string
+	var oldestSeen time.Time
+	freed := false
+	for k, e := range b.m {
+		if e.lim.TokensAt(now) >= float64(b.burst) {
+			delete(b.m, k)
+			freed = true
+			continue
+		}
+		if oldest == "" || e.seen.Before(oldestSeen) {
+			oldest, oldestSeen = k, e.seen
+		}
+	}
+	if force && !freed && oldest != "" {
+		delete(b.m, oldest)
+	}
+}
+
+func (b *buckets) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
+}
+
+// ErrBusy is returned by [Concurrency.Acquire] when no slot freed up before
+// the caller's context ended.
+var ErrBusy = errors.New("the SentinelX agent is busy: too many calls in progress (UPSTREAM_MAX_CONCURRENCY); try again shortly")
+
+// Concurrency caps the calls in flight to the agent, so a burst of clients
+// queues here instead of piling processes onto the host.
+type Concurrency struct {
+	sem chan struct{}
+}
+
+// NewConcurrency allows n calls at once; n < 1 means 1.
+func NewConcurrency(n int) *Concurrency {
+	return &Concurrency{sem: make(chan struct{}, max(n, 1))}
+}
+
+// Acquire waits for a slot until ctx ends, then returns ErrBusy. Call
+// release exactly once when the call is done.
+func (c *Concurrency) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem }, nil
+	default:
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem }, nil
+	case <-ctx.Done():
+		return nil, ErrBusy
+	}
+}
+
+// InUse is the number of calls holding a slot.
+func (c *Concurrency) InUse() int { return len(c.sem) }
