@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build run-dev clean
+.PHONY: test vet unit e2e build install run-dev clean
 
 test: vet unit e2e
 
@@ -17,6 +17,21 @@ e2e:
 
 build:
 	$(GO) build -o sentinelx-mcp ./cmd/sentinelx-mcp
+
+# Production install on this host (root): binary, user, unit, env file.
+# See docs/deploy.md; `deploy/install.sh --help` for the options.
+install: build
+	deploy/install.sh --binary sentinelx-mcp
+
+# Benchmarks (BENCHMARKS.md); not part of `make test`. Go micro-benchmarks,
+# then the load generator against the built binary: loopback only, every
+# step bounded in requests and time. BENCH_FLAGS passes options to it, e.g.
+# BENCH_FLAGS='-delays 0 -conc 16 -env GOGC=100'.
+BENCH_FLAGS ?=
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./middleware ./handlers ./tools ./server
+	$(GO) build -o e2e/.bin/bench ./e2e/bench
+	e2e/.bin/bench -bin ./sentinelx-mcp $(BENCH_FLAGS)
 
 clean:
 	rm -rf sentinelx-mcp e2e/.bin e2e/node_modules e2e/test-output

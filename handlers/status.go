@@ -30,6 +30,21 @@ type StatusInfo struct {
 	Upstream    UpstreamInfo
 	Auth        AuthInfo
 	Tools       []ToolInfo
+	// FilterTools is MCP_FILTER_TOOLS: tools/list per caller.
+	FilterTools bool
+	// Policy is the authorization policy's load state; nil without
+	// POLICY_FILE.
+	Policy *PolicyInfo
+}
+
+// PolicyInfo is the load state of POLICY_FILE.
+type PolicyInfo struct {
+	File        string
+	Rules       int
+	Digest      string    // first 12 hex digits of the file's SHA-256
+	LoadedAt    time.Time // when the policy in force was loaded
+	LastError   string    // why the last reload failed; empty after a good one
+	LastErrorAt time.Time
 }
 
 // Build describes the binary, from [ReadBuild].
@@ -105,6 +120,7 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 		BuildTime, Latency                        string
 		UpstreamURL, Issuer, JWKSURI              string
 		ReadOnly, Destructive                     int
+		PolicyAge, PolicyLoadedAt, PolicyErrorAt  string
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
@@ -129,6 +145,10 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 		}
 		if st.Upstream.Reachable {
 			v.Latency = humanLatency(st.Upstream.Latency)
+		}
+		if p := st.Policy; p != nil {
+			v.PolicyAge, v.PolicyLoadedAt = humanDuration(t.Sub(p.LoadedAt)), stamp(p.LoadedAt)
+			v.PolicyErrorAt = stamp(p.LastErrorAt)
 		}
 		for _, tl := range st.Tools {
 			if tl.ReadOnly {

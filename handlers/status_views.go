@@ -25,6 +25,8 @@ func checkLabel(name string) string {
 		return "Upstream agent"
 	case "token_keys":
 		return "Token verification keys"
+	case "policy":
+		return "Authorization policy"
 	}
 	return name
 }

@@ -150,11 +150,22 @@ func peek(body []byte) ([]Message, int, string) {
 	return msgs, 0, ""
 }
 
+// unmarshal decodes the first JSON value in data into v exactly as go-sdk's
+// Decoder.Decode does (segmentio, exact key matching, anything after the
+// first value ignored) — the same two steps, parse one raw value, then
+// decode it — but straight from data: a Decoder reads through a fresh
+// 32 KiB buffer on every call, which made this peek cost more garbage per
+// request than everything else in the bridge.
 func unmarshal(data []byte, v any) error {
-	dec := sjson.NewDecoder(bytes.NewReader(data))
-	dec.DontMatchCaseInsensitiveStructFields()
-	return dec.Decode(v)
+	var raw sjson.RawMessage
+	if _, err := sjson.Parse(data, &raw, parseFlags); err != nil {
+		return err
+	}
+	_, err := sjson.Parse(raw, v, parseFlags)
+	return err
 }
+
+const parseFlags = sjson.DontMatchCaseInsensitiveStructFields
 
 // depth returns the deepest nesting of objects and arrays in data, skipping
 // string contents. One pass, no allocation.

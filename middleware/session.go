@@ -50,22 +50,68 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
 				subject = ti.UserID
 			}
-			if !b.admit(sid, subject) {
-				if subject == "" {
-					opts.Challenger.Missing(w, firstID(r.Context()), nil)
-					return
-				}
+			switch b.check(sid, subject) {
+			case sessionAnonymousOnOwned:
+				opts.Challenger.Missing(w, firstID(r.Context()), nil)
+				return
+			case sessionOtherOwner:
 				WriteRPCError(w, http.StatusForbidden, firstID(r.Context()), CodeForbidden,
 					"This MCP session belongs to another user; initialize a new session")
 				return
 			}
-			next.ServeHTTP(w, r)
-			if r.Method == http.MethodDelete {
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			switch {
+			case r.Method == http.MethodDelete || rec.status == http.StatusNotFound:
 				b.forget(sid)
+			case subject != "" && rec.status < 400 && len(sid) <= maxSessionIDLen:
+				// Only a session go-sdk accepted is remembered, so unknown
+				// ids (404) cannot fill the table.
+				b.claim(sid, subject)
 			}
 		})
 	}
 }
+
+// maxSessionIDLen bounds remembered ids; go-sdk's are 26 characters.
+const maxSessionIDLen = 128
+
+type sessionVerdict int
+
+const (
+	sessionOK sessionVerdict = iota
+	sessionAnonymousOnOwned
+	sessionOtherOwner
+)
+
+// statusRecorder remembers the status code a handler wrote. It keeps
+// http.Flusher working for SSE responses.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type sessionOwner struct {
 	subject  string
@@ -81,31 +127,42 @@ type sessionOwners struct {
 	owners map[string]*sessionOwner
 }
 
-// admit records the first authenticated subject of sid and reports
-// whether subject may use it.
-func (b *sessionOwners) admit(sid, subject string) bool {
+// check reports whether subject may use sid. It changes nothing but the
+// entry's last use.
+func (b *sessionOwners) check(sid, subject string) sessionVerdict {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	o, ok := b.owners[sid]
 	if ok && b.ttl > 0 && now.Sub(o.lastSeen) > b.ttl {
 		delete(b.owners, sid)
-		ok = false
+		return sessionOK
 	}
 	switch {
-	case ok && o.subject != subject:
-		return false
-	case ok:
+	case !ok:
+		return sessionOK // not owned yet: go-sdk's own rules apply
+	case o.subject == subject:
 		o.lastSeen = now
-		return true
+		return sessionOK
 	case subject == "":
-		return true // not owned yet: go-sdk's own rules apply
+		return sessionAnonymousOnOwned
+	}
+	return sessionOtherOwner
+}
+
+// claim records subject as the owner of sid unless it has one.
+func (b *sessionOwners) claim(sid, subject string) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o, ok := b.owners[sid]; ok {
+		o.lastSeen = now
+		return
 	}
 	if len(b.owners) >= b.max {
 		b.evictOldest()
 	}
 	b.owners[sid] = &sessionOwner{subject: subject, lastSeen: now}
-	return true
 }
 
 func (b *sessionOwners) forget(sid string) {

@@ -63,7 +63,7 @@ func TestSessionOwnersBounded(t *testing.T) {
 	now := time.Unix(0, 0)
 	b := &sessionOwners{max: 2, now: func() time.Time { now = now.Add(time.Second); return now }, owners: map[string]*sessionOwner{}}
 	for _, sid := range []string{"a", "b", "c", "d"} {
-		b.admit(sid, "user-"+sid)
+		b.claim(sid, "user-"+sid)
 	}
 	if len(b.owners) != 2 || b.owners["c"] == nil || b.owners["d"] == nil {
 		t.Errorf("owners = %v, want the two most recent", b.owners)

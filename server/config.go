@@ -37,6 +37,9 @@ type Config struct {
 	AuthDebug    bool   `env:"AUTH_DEBUG" envDefault:"false" help:"log token verification details and claims (never the token)"`
 	AuthRequired bool   `env:"MCP_AUTH_REQUIRED" envDefault:"false" help:"require a valid token on every /mcp request, not only on protected tool calls"`
 
+	PolicyFile  string `env:"POLICY_FILE" help:"YAML authorization policy: rules over subject, groups, client, tool and arguments (docs/policy.md); reloaded on SIGHUP and on change. Empty = scopes only"`
+	FilterTools bool   `env:"MCP_FILTER_TOOLS" envDefault:"false" help:"tools/list shows each caller only the tools its token's scopes (and the policy) allow"`
+
 	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp (RESOURCE_URL's host and loopback are always accepted)"`
 	AllowedOrigins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," help:"extra browser origins accepted on /mcp (use null to allow Origin: null)"`
 
@@ -230,7 +233,25 @@ func checkURL(raw string, resource bool) string {
 	if resource && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		return "must be https (plain http is allowed only for localhost)"
 	}
+	if resource && !plainPath(u.Path) {
+		return "the path may hold only letters, digits and - . _ ~ / (it becomes part of the metadata URL)"
+	}
 	return ""
+}
+
+// plainPath reports a URL path made of unreserved characters and slashes:
+// the metadata route is derived from it, and clients compare the resource
+// byte for byte, so escapes or router metacharacters only cause trouble.
+func plainPath(p string) bool {
+	for _, r := range p {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-._~/", r):
+		default:
+			return false
+		}
+	}
+	return !strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../")
 }
 
 func isLoopbackHost(h string) bool {

@@ -64,10 +64,14 @@ func (a *app) routes() http.Handler {
 		r.Method(http.MethodGet, "/metrics", a.metrics.Handler())
 	}
 	r.Method(http.MethodGet, "/healthz", handlers.Health(a.version, a.started))
-	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second,
-		handlers.Check{Name: "upstream", Run: a.checkUpstream},
-		handlers.Check{Name: "token_keys", Run: a.checkKeys},
-	))
+	checks := []handlers.Check{
+		{Name: "upstream", Run: a.checkUpstream},
+		{Name: "token_keys", Run: a.checkKeys},
+	}
+	if a.policy != nil {
+		checks = append(checks, handlers.Check{Name: "policy", Run: a.checkPolicy})
+	}
+	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second, checks...))
 	r.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
 	r.Handle(web.StaticPrefix+"*", web.Static())
 	return r
@@ -122,7 +126,7 @@ func (a *app) mcpHandler() http.Handler {
 }
 
 func (a *app) checkUpstream(ctx context.Context) (map[string]any, error) {
-	d, err := a.up.Probe(ctx)
+	d, err := a.probe.Probe(ctx)
 	detail := map[string]any{"url": a.cfg.UpstreamURL, "latency_ms": float64(d.Microseconds()) / 1000}
 	return detail, err
 }
@@ -143,4 +147,20 @@ func (a *app) checkKeys(context.Context) (map[string]any, error) {
 		return detail, errors.New(st.LastError)
 	}
 	return detail, errors.New("verification keys not loaded yet")
+}
+
+// checkPolicy reports the policy's load state. It never fails readiness: a
+// policy is always in force (startup needs a good file, and a bad edit
+// keeps the last good one), so a failed reload is shown, not fatal.
+func (a *app) checkPolicy(context.Context) (map[string]any, error) {
+	st := a.policy.Status()
+	detail := map[string]any{
+		"file": st.File, "rules": st.Rules, "digest": st.Digest,
+		"loaded_at": st.LoadedAt.UTC().Format(time.RFC3339),
+	}
+	if st.LastError != "" {
+		detail["last_error"] = st.LastError
+		detail["last_error_at"] = st.LastErrorAt.UTC().Format(time.RFC3339)
+	}
+	return detail, nil
 }

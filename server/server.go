@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/go-chi/httplog/v2"
@@ -20,6 +23,7 @@ import (
 	"github.com/pensados/sentinelx-mcp/handlers"
 	"github.com/pensados/sentinelx-mcp/middleware"
 	"github.com/pensados/sentinelx-mcp/tools"
+	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
 )
 
@@ -40,6 +44,9 @@ type Deps struct {
 	// own. It is served on /metrics unless METRICS_ADDR is set, in which
 	// case the caller serves [middleware.Metrics.Handler] there.
 	Metrics *middleware.Metrics
+	// PolicyPoll is how often POLICY_FILE is checked for changes; 0 means
+	// every 2 s.
+	PolicyPoll time.Duration
 }
 
 // NewMetrics builds the Prometheus collectors for [Deps.Metrics], in a
@@ -63,6 +70,9 @@ type app struct {
 	prmPath  string
 	metrics  *middleware.Metrics
 	slots    *middleware.Concurrency // UPSTREAM_MAX_CONCURRENCY
+	policy   *policy.Store           // nil without POLICY_FILE
+
+	probe *probeCache // the agent probe shared by /readyz and the status page
 
 	// streams is cancelled when the HTTP server begins shutting down, to
 	// end idle GET streams; in-flight calls are not affected.
@@ -158,18 +168,76 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		Observe: func(tool, outcome string, d time.Duration) {
 			a.metrics.ToolCall(tool, outcome, d, a.table.ScopeOf(tool) != "")
 		},
+		Policy:   a.currentPolicy,
+		AuthHint: a.authHint(),
 	})
+	if err := a.openPolicy(ctx, d.PolicyPoll); err != nil {
+		return nil, err
+	}
 	a.mcp = mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Title: "SentinelX", Version: d.Version}, &mcp.ServerOptions{
 		Instructions: "Administer a Linux host through its SentinelX Core agent. Read-only tools: sentinel_state, sentinel_capabilities, sentinel_help. Every other tool changes the host; each needs its own OAuth scope.",
 		Logger:       sdkLogger(a.log),
 	})
 	a.table.Register(a.mcp)
+	if cfg.FilterTools {
+		a.mcp.AddReceivingMiddleware(a.table.ListFilter())
+	}
 
 	if err := a.buildMetadata(); err != nil {
 		return nil, err
 	}
+	a.probe = &probeCache{probe: a.up.Probe}
 	a.streams, a.closeStreams = context.WithCancel(context.WithoutCancel(ctx))
 	return &handler{Handler: a.routes(), closeStreams: a.closeStreams}, nil
+}
+
+// openPolicy loads POLICY_FILE, if set, and keeps it current: reloaded on
+// SIGHUP and when the file changes, until ctx ends. A file that does not
+// load stops startup; a later bad edit keeps the policy in force.
+func (a *app) openPolicy(ctx context.Context, poll time.Duration) error {
+	if a.cfg.PolicyFile == "" {
+		return nil
+	}
+	st, err := policy.Open(a.cfg.PolicyFile, a.table.PolicyTools(), a.log.With("component", "policy"))
+	if err != nil {
+		return &ConfigError{"POLICY_FILE", err.Error()}
+	}
+	a.policy = st
+	a.log.Info("policy loaded", "file", a.cfg.PolicyFile, "rules", st.Status().Rules, "digest", st.Status().Digest)
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	context.AfterFunc(ctx, func() { signal.Stop(hup) })
+	go st.Watch(ctx, poll, hup)
+	return nil
+}
+
+func (a *app) currentPolicy() *policy.Policy {
+	if a.policy == nil {
+		return nil
+	}
+	return a.policy.Policy()
+}
+
+// authHint is what ping tells anonymous callers when tools/list is
+// filtered (they would otherwise see one tool and no reason why). With
+// MCP_AUTH_REQUIRED there are no anonymous callers.
+func (a *app) authHint() func() map[string]any {
+	if !a.cfg.FilterTools || a.cfg.AuthRequired {
+		return nil
+	}
+	return func() map[string]any {
+		return map[string]any{
+			"authenticated": false,
+			"message": "Every tool but ping needs an OAuth access token: send Authorization: Bearer <token>. " +
+				"tools/list shows only the tools your token's scopes allow; the resource metadata names the authorization server and the scopes.",
+			"resource_metadata":     a.prmURL,
+			"authorization_servers": []string{a.cfg.Issuer},
+			"scopes_supported":      a.table.Scopes(),
+		}
+	}
 }
 
 // buildMetadata derives both RFC 9728 documents from RESOURCE_URL. The
@@ -179,6 +247,9 @@ func (a *app) buildMetadata() error {
 	mcpURL, err := url.Parse(a.cfg.MCPURL())
 	if err != nil {
 		return &ConfigError{"RESOURCE_URL", err.Error()}
+	}
+	if !plainPath(mcpURL.Path) {
+		return &ConfigError{"RESOURCE_URL", "the path may hold only letters, digits and - . _ ~ /"}
 	}
 	origin := mcpURL.Scheme + "://" + mcpURL.Host
 	a.prmPath = "/.well-known/oauth-protected-resource" + mcpURL.EscapedPath()
@@ -234,7 +305,7 @@ func (a *app) acquireSlot(ctx context.Context) (func(), error) {
 func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	lat, err := a.up.Probe(ctx)
+	lat, err := a.probe.Probe(ctx)
 	up := handlers.UpstreamInfo{URL: a.cfg.UpstreamURL, Reachable: err == nil, Latency: lat}
 	if err != nil {
 		up.Error = err.Error()
@@ -258,6 +329,14 @@ func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 	}
 	if a.cfg.MetricsAddr == "" {
 		info.MetricsPath = "/metrics"
+	}
+	info.FilterTools = a.cfg.FilterTools
+	if a.policy != nil {
+		ps := a.policy.Status()
+		info.Policy = &handlers.PolicyInfo{
+			File: ps.File, Rules: ps.Rules, Digest: ps.Digest, LoadedAt: ps.LoadedAt,
+			LastError: ps.LastError, LastErrorAt: ps.LastErrorAt,
+		}
 	}
 	for _, s := range a.table.Specs() {
 		info.Tools = append(info.Tools, handlers.ToolInfo{

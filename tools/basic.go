@@ -19,12 +19,16 @@ func pingTool() tool {
 	}, nil, nil, nil,
 		func(d *Deps) callFunc[noInput] {
 			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				return json.Marshal(map[string]any{
+				out := map[string]any{
 					"ok":      true,
 					"service": proxyName,
 					"version": d.Version,
 					"time":    time.Now().UTC().Format(time.RFC3339),
-				})
+				}
+				if hint := d.authHint(ctx); hint != nil {
+					out["auth"] = hint
+				}
+				return json.Marshal(out)
 			}
 		})
 }

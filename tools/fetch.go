@@ -40,16 +40,26 @@ func decodeBase64(s string, max int64) ([]byte, error) {
 		}
 		return r
 	}, s)
-	if int64(base64.StdEncoding.DecodedLen(len(clean))) > max+3 {
-		return nil, inputError(fmt.Sprintf("decoded content would exceed %d bytes; use the chunked upload tools", max))
+	tooBig := inputError(fmt.Sprintf("decoded content would exceed %d bytes; use the chunked upload tools", max))
+	if int64(base64.RawStdEncoding.DecodedLen(len(clean))) > max+3 {
+		return nil, tooBig
 	}
+	var firstErr error
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.Strict().DecodeString(clean); err == nil {
+		b, err := enc.Strict().DecodeString(clean)
+		if err == nil {
+			if int64(len(b)) > max {
+				return nil, tooBig
+			}
 			return b, nil
 		}
+		if firstErr == nil {
+			firstErr = err
+		}
 	}
-	_, err := base64.StdEncoding.DecodeString(clean)
-	return nil, inputError("invalid base64: " + err.Error())
+	// Strict decoding also refuses non-zero padding bits ("001="), which a
+	// lax decoder would accept while silently dropping them.
+	return nil, inputError("invalid base64: " + firstErr.Error())
 }
 
 // readLocal reads input_file for sentinel_edit_upload_file. Only files
@@ -82,7 +92,9 @@ func readLocal(dir, p string, max int64) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("EDIT_UPLOAD_LOCAL_DIR: %w", err)
 	}
 	defer root.Close()
-	f, err := root.Open(rel)
+	// O_NONBLOCK: a FIFO planted in the directory would otherwise block the
+	// open until a writer appears; it is then refused as not regular.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if strings.Contains(err.Error(), "escapes") {
 			return nil, "", inputError("input_file is outside EDIT_UPLOAD_LOCAL_DIR")
@@ -166,7 +178,7 @@ func newFetcher(allow []string, blocked func(netip.Addr) bool) *Fetcher {
 }
 
 func (f *Fetcher) allowed(u *url.URL) bool {
-	if u.Scheme != "https" || u.User != nil {
+	if u.Scheme != "https" || u.User != nil || hasDotSegments(u) {
 		return false
 	}
 	s := u.String()
@@ -176,6 +188,22 @@ func (f *Fetcher) allowed(u *url.URL) bool {
 		}
 		// "https://files.example.com" must not admit "https://files.example.com.evil/".
 		if len(s) == len(p) || strings.HasSuffix(p, "/") || strings.ContainsRune("/?#", rune(s[len(p)])) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDotSegments reports "." or ".." path segments, raw or percent-encoded,
+// and encoded slashes: servers resolve them, so "/pub/../private" would
+// match an allowed "/pub/" prefix yet fetch "/private".
+func hasDotSegments(u *url.URL) bool {
+	raw := strings.ToLower(u.EscapedPath())
+	if strings.Contains(raw, "%2e") || strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "\\") {
+		return true
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -21,16 +23,26 @@ const proxyName = "sentinelx-mcp"
 // caller is who made a call, from the verified token.
 type caller struct {
 	Subject, Username, ClientID string
+	Authenticated               bool
+	Scopes                      []string
+	Claims                      map[string]any
 }
 
 func callerOf(req *mcp.CallToolRequest) caller {
-	if req == nil || req.Extra == nil || req.Extra.TokenInfo == nil {
+	if req == nil || req.Extra == nil {
 		return caller{}
 	}
-	ti := req.Extra.TokenInfo
-	c := caller{Subject: ti.UserID}
+	return callerOfToken(req.Extra.TokenInfo)
+}
+
+func callerOfToken(ti *auth.TokenInfo) caller {
+	if ti == nil {
+		return caller{}
+	}
+	c := caller{Subject: ti.UserID, Authenticated: true, Scopes: ti.Scopes}
 	c.Username, _ = ti.Extra["username"].(string)
 	c.ClientID, _ = ti.Extra["client_id"].(string)
+	c.Claims, _ = ti.Extra["claims"].(map[string]any)
 	return c
 }
 
@@ -81,8 +93,13 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
 		who := callerOf(req)
 		ctx = upstream.WithCallerHeaders(ctx, who.headers())
+		ctx = context.WithValue(ctx, callerKey{}, who)
 		start := time.Now()
-		raw, err := acquireAndRun(ctx, d, callsAgent, in, fn)
+		rule, err := authorize(d, spec, who, in)
+		var raw json.RawMessage
+		if err == nil {
+			raw, err = acquireAndRun(ctx, d, callsAgent, in, fn)
+		}
 		elapsed := time.Since(start)
 		ms := elapsed.Milliseconds()
 		meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": who.Subject, "preferred_username": who.Username}
@@ -91,13 +108,21 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 		if summarize != nil {
 			attrs = append(attrs, slog.Group("args", summarize(in)...))
 		}
+		if rule != "" {
+			attrs = append(attrs, "policy_rule", rule)
+		}
 		if err != nil {
 			res := errorResult(err)
 			res.Meta = meta
 			var ue *upstream.Error
 			var ie inputError
+			var pd *policyDenied
 			outcome := "error"
 			switch {
+			case errors.As(err, &pd):
+				outcome = "policy_denied"
+				res.Meta["policy_rule"] = pd.rule
+				attrs = append(attrs, "outcome", outcome)
 			case errors.As(err, &ue):
 				outcome = ue.Kind.String()
 				attrs = append(attrs, "outcome", outcome, "upstream_status", ue.Status)
@@ -148,6 +173,22 @@ func acquireAndRun[In any](ctx context.Context, d *Deps, callsAgent bool, in In,
 		}
 		defer release()
 	}
+	return runSafely(ctx, d, in, fn)
+}
+
+// errInternal is what a caller sees when a handler panicked: go-sdk runs
+// tool handlers on a session goroutine without recover, so an unrecovered
+// panic would stop the whole process.
+var errInternal = errors.New("internal error in the bridge while handling this call; nothing more was sent to the agent, and the details are in the server log")
+
+func runSafely[In any](ctx context.Context, d *Deps, in In, fn callFunc[In]) (raw json.RawMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.Audit.LogAttrs(ctx, slog.LevelError, "tool handler panic",
+				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+			raw, err = nil, errInternal
+		}
+	}()
 	return fn(ctx, in)
 }
 

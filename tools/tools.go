@@ -12,6 +12,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
 )
 
@@ -62,9 +63,21 @@ type Deps struct {
 	// Observe, when set, is told each finished call's tool, outcome (the
 	// audit log's) and duration, for metrics.
 	Observe func(tool, outcome string, d time.Duration)
+	// Policy, when set, returns the authorization policy in force
+	// (POLICY_FILE; nil means none): every call of a tool that has a scope
+	// is checked against it before anything else happens.
+	Policy func() *policy.Policy
+	// AuthHint, when set, returns what ping tells an anonymous caller about
+	// authenticating (MCP_FILTER_TOOLS hides every other tool from them).
+	AuthHint func() map[string]any
+
+	ledger *chunkLedger
 }
 
 func (d *Deps) fetcher() *Fetcher { return d.Fetcher }
+
+// ledger is built by New; see chunkLedger.
+func (d *Deps) chunks() *chunkLedger { return d.ledger }
 
 func (d *Deps) maxInline() int64 {
 	if d.MaxInline > 0 {
@@ -82,7 +95,8 @@ type Table struct {
 
 type tool struct {
 	Spec
-	add func(s *mcp.Server, t *mcp.Tool, d *Deps)
+	args map[string]string // argument name → JSON type, for the policy
+	add  func(s *mcp.Server, t *mcp.Tool, d *Deps)
 }
 
 // New builds the tool table.
@@ -93,6 +107,7 @@ func New(d Deps) *Table {
 	if d.Fetcher == nil {
 		d.Fetcher = NewFetcher(d.UploadURLAllow)
 	}
+	d.ledger = newChunkLedger()
 	t := &Table{deps: d}
 	t.tools = []tool{
 		pingTool(), stateTool(), execTool(), serviceTool(), restartTool(),
@@ -161,7 +176,7 @@ func (t *Table) Register(s *mcp.Server) {
 // inferred from In and refined, out documents the agent's answer, and the
 // handler gets the shared result/audit wrapping.
 func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
-	return tool{Spec: spec, add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
+	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
 		t.InputSchema = inputSchema[In](refine)
 		if out != nil {
 			t.OutputSchema = out

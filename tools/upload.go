@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,9 +95,13 @@ func uploadInitTool() tool {
 				case in.TotalSize < 0:
 					return nil, inputError("total_size must be >= 0")
 				}
-				return agentJSON(d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
+				r, err := d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
 					TargetPath: target, Overwrite: in.Overwrite, TotalSize: in.TotalSize, Filename: in.Filename,
-				}))
+				})
+				if err == nil {
+					d.chunks().started(r.UploadID)
+				}
+				return agentJSON(r, err)
 			}
 		})
 }
@@ -133,9 +138,13 @@ func uploadChunkTool() tool {
 				if err != nil {
 					return nil, err
 				}
-				return agentJSON(d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
+				r, err := d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
 					UploadID: id, Index: in.Index, Filename: in.Filename, Content: b,
-				}))
+				})
+				if err == nil {
+					d.chunks().stored(id, in.Index)
+				}
+				return agentJSON(r, err)
 			}
 		})
 }
@@ -166,14 +175,42 @@ func uploadCompleteTool() tool {
 				if sum != "" && !sha256Hex.MatchString(sum) {
 					return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
 				}
-				return agentJSON(d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)}))
+				if err := d.chunks().gap(id); err != nil {
+					return nil, err
+				}
+				r, err := d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
+				if err == nil {
+					d.chunks().done(id)
+				}
+				return agentJSON(r, err)
 			}
 		})
 }
 
 // withField adds one key to the agent's JSON object, keeping the rest as
-// the agent sent it.
+// the agent sent it. Every tool result goes through here (for _meta), so
+// the common case appends the key in place; only an object that may
+// already hold the key (or spells keys with escapes) is decoded and
+// re-encoded, with the new value replacing the old.
 func withField(raw json.RawMessage, key string, value any) (json.RawMessage, error) {
+	body := bytes.TrimSpace(raw)
+	if len(body) >= 2 && body[0] == '{' && body[len(body)-1] == '}' &&
+		!bytes.Contains(body, []byte(key)) && !bytes.Contains(body, []byte(`\u`)) && json.Valid(body) {
+		v, err := json.Marshal(value)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 0, len(body)+len(key)+len(v)+4)
+		out = append(out, body[:len(body)-1]...)
+		if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, key...)
+		out = append(out, `":`...)
+		out = append(out, v...)
+		return append(out, '}'), nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return nil, fmt.Errorf("agent answer is not a JSON object: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind classifies an [Error] so callers can react (retry, tell the user to
@@ -243,10 +244,22 @@ func formatValidation(items []validationItem) string {
 // shorten keeps plain-text bodies (HTML error pages from a proxy, Python
 // tracebacks) to one readable line.
 func shorten(s string) string {
+	// Control characters (NULs in an HTML error page, escape sequences)
+	// would corrupt a terminal or a log line; invalid UTF-8 is replaced.
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	s = strings.Join(strings.Fields(s), " ")
 	const max = 300
 	if len(s) > max {
-		s = s[:max] + "…"
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

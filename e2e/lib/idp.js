@@ -24,9 +24,13 @@ export const SENTINELX_SCOPES = [
 ];
 
 // Pre-registered confidential clients (client_secret_basic / _post).
+// `groups`, when set, becomes a `groups` claim in the client's access tokens
+// (for POLICY_FILE rules on groups); clients without it get no such claim.
 export const CLIENTS = {
   all: { clientId: 'e2e-all', scope: SENTINELX_SCOPES.join(' ') },
   stateOnly: { clientId: 'e2e-state-only', scope: 'sentinelx:state' },
+  ops: { clientId: 'e2e-ops', scope: SENTINELX_SCOPES.join(' '), groups: ['ops'] },
+  auditor: { clientId: 'e2e-auditor', scope: SENTINELX_SCOPES.join(' '), groups: ['auditor'] },
 };
 
 /**
@@ -113,6 +117,10 @@ export async function startIdp(opts = {}) {
       RefreshToken: 3600,
     },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+    extraTokenClaims: async (_ctx, token) => {
+      const groups = Object.values(CLIENTS).find((c) => c.clientId === token.clientId)?.groups;
+      return groups ? { groups } : undefined;
+    },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   });
   // Quieter: oidc-provider logs config warnings through `console.warn` only once.

@@ -1,0 +1,4 @@
+package policy
+
+// CleanPath exposes cleanPath to the external tests.
+var CleanPath = cleanPath

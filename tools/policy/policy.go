@@ -1,0 +1,416 @@
+// Package policy is the fine-grained authorization layer on top of scopes:
+// an ordered list of allow/deny rules, read from a YAML file (POLICY_FILE),
+// matched on who calls (subject, groups, client) and on what they ask the
+// host to do (the tool and its arguments, in CEL). Scopes say which tool a
+// token may call; the policy says which commands, services and paths, for
+// whom. See docs/policy.md.
+//
+// A loaded [Policy] is immutable and safe for concurrent use; [Store] holds
+// the current one and swaps it on reload.
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultRule names the decision taken when no rule matched: deny.
+const DefaultRule = "default-deny"
+
+// RelativePathRule names the built-in denial of a relative host path
+// (the file's allow_relative_paths turns it off).
+const RelativePathRule = "builtin:relative-path"
+
+// defaultGroupClaims are where Keycloak, Entra, Okta, Authentik and
+// oidc-provider put group and role names.
+var defaultGroupClaims = []string{"groups", "roles", "realm_access.roles"}
+
+// Tool is one tool the policy governs, with the JSON types of its
+// arguments ("string", "boolean", "integer", "number", "array", "object").
+// Rules may name only these tools and read only these arguments.
+type Tool struct {
+	Name string
+	Args map[string]string
+}
+
+// Caller is who makes a call, from the verified token.
+type Caller struct {
+	Subject  string
+	Username string
+	ClientID string
+	Scopes   []string
+	Claims   map[string]any // the token's claims (JWT payload or introspection answer)
+}
+
+// Decision is the outcome of [Policy.Decide].
+type Decision struct {
+	Allow bool
+	// Rule names the rule that decided, [DefaultRule] or [RelativePathRule].
+	Rule string
+	// Message explains a denial to the caller; empty when allowed.
+	Message string
+}
+
+// file is the YAML document.
+type file struct {
+	// GroupClaims are the claims whose values are the caller's groups
+	// (arrays of strings, a space-separated string, or an object whose keys
+	// are the names); a dotted name walks into objects. Default: groups,
+	// roles, realm_access.roles.
+	GroupClaims []string `yaml:"group_claims"`
+	// AllowRelativePaths turns off the built-in denial of relative host
+	// paths (path, cwd, backup_dir). A relative path is resolved by the
+	// agent against its working directory, so no rule can tell where it
+	// points; keep this false unless no rule looks at paths.
+	AllowRelativePaths bool       `yaml:"allow_relative_paths"`
+	Rules              []fileRule `yaml:"rules"`
+}
+
+type fileRule struct {
+	Name        string   `yaml:"name"`
+	Effect      string   `yaml:"effect"` // allow or deny
+	Description string   `yaml:"description"`
+	Message     string   `yaml:"message"` // shown to a denied caller
+	Subjects    []string `yaml:"subjects"`
+	Clients     []string `yaml:"clients"`
+	Groups      []string `yaml:"groups"`
+	Tools       []string `yaml:"tools"` // names or path.Match globs
+	When        string   `yaml:"when"`  // CEL, must be bool
+}
+
+// Policy is a compiled policy file.
+type Policy struct {
+	rules         []*rule
+	groupClaims   [][]string // split on "."
+	relativePaths bool
+	tools         map[string]*Tool
+	// fill lists, per tool, the arguments rules read; an absent one is set
+	// to its zero value before evaluation. All of them when a rule looks at
+	// args as a whole.
+	fill map[string][]string
+	// byTool lists, per tool, the rules that can apply to it, in order, so
+	// a decision skips the others without looking at them.
+	byTool map[string][]*rule
+	// ints lists, per tool, its integer arguments (JSON numbers arrive as
+	// float64 and are made int64 so rules compare them with int literals).
+	ints map[string][]string
+}
+
+type rule struct {
+	name, message string
+	allow         bool
+	subjects      []string
+	clients       []string
+	groups        []string
+	tools         map[string]bool // nil: every governed tool
+	prg           cel.Program     // nil: no when
+	partial       cel.Program     // when depends on args: evaluated with args unknown
+}
+
+// Parse compiles a policy document. Every problem is an error naming the
+// rule: unknown keys, a tool that does not exist, a CEL expression that
+// does not compile, is not boolean, or reads an argument that a tool the
+// rule applies to does not have.
+func Parse(data []byte, tools []Tool) (*Policy, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty policy: want a rules: list")
+		}
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	if len(f.Rules) == 0 {
+		return nil, errors.New("no rules: with a policy file every call is denied unless a rule allows it")
+	}
+	p := &Policy{relativePaths: f.AllowRelativePaths, tools: map[string]*Tool{}}
+	names := make([]string, 0, len(tools))
+	for i := range tools {
+		p.tools[tools[i].Name] = &tools[i]
+		names = append(names, tools[i].Name)
+	}
+	claims := f.GroupClaims
+	if len(claims) == 0 {
+		claims = defaultGroupClaims
+	}
+	for _, c := range claims {
+		p.groupClaims = append(p.groupClaims, strings.Split(c, "."))
+	}
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	read, whole := map[string]bool{}, false
+	for i, fr := range f.Rules {
+		label := fmt.Sprintf("rule %d", i+1)
+		if fr.Name != "" {
+			label = fmt.Sprintf("rule %q", fr.Name)
+		}
+		r, refs, err := p.compileRule(env, fr, names)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", label, err)
+		}
+		whole = whole || refs.whole
+		for _, a := range refs.read {
+			read[a] = true
+		}
+		if seen[r.name] {
+			return nil, fmt.Errorf("%s: duplicate name", label)
+		}
+		seen[r.name] = true
+		p.rules = append(p.rules, r)
+	}
+	p.fill, p.byTool, p.ints = map[string][]string{}, map[string][]*rule{}, map[string][]string{}
+	for _, t := range tools {
+		for a, typ := range t.Args {
+			if whole || read[a] {
+				p.fill[t.Name] = append(p.fill[t.Name], a)
+			}
+			if typ == "integer" {
+				p.ints[t.Name] = append(p.ints[t.Name], a)
+			}
+		}
+		for _, r := range p.rules {
+			if r.tools == nil || r.tools[t.Name] {
+				p.byTool[t.Name] = append(p.byTool[t.Name], r)
+			}
+		}
+	}
+	return p, nil
+}
+
+func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, refs, error) {
+	if fr.Name == "" {
+		return nil, refs{}, errors.New("name is required (denials and the audit log cite it)")
+	}
+	r := &rule{
+		name: fr.Name, message: strings.TrimSpace(fr.Message),
+		subjects: fr.Subjects, clients: fr.Clients, groups: fr.Groups,
+	}
+	if r.message == "" {
+		r.message = strings.TrimSpace(fr.Description)
+	}
+	switch strings.ToLower(fr.Effect) {
+	case "allow":
+		r.allow = true
+	case "deny":
+	default:
+		return nil, refs{}, fmt.Errorf("effect must be allow or deny, got %q", fr.Effect)
+	}
+	applies := names
+	if len(fr.Tools) > 0 {
+		r.tools = map[string]bool{}
+		for _, pat := range fr.Tools {
+			if _, err := path.Match(pat, ""); err != nil {
+				return nil, refs{}, fmt.Errorf("tools: bad pattern %q", pat)
+			}
+			n := 0
+			for _, name := range names {
+				if ok, _ := path.Match(pat, name); ok {
+					r.tools[name] = true
+					n++
+				}
+			}
+			if n == 0 {
+				return nil, refs{}, fmt.Errorf("tools: %q names no tool the policy governs (%s)", pat, strings.Join(names, ", "))
+			}
+		}
+		applies = applies[:0:0]
+		for _, name := range names {
+			if r.tools[name] {
+				applies = append(applies, name)
+			}
+		}
+	}
+	if strings.TrimSpace(fr.When) == "" {
+		return r, refs{}, nil
+	}
+	ast, iss := env.Compile(fr.When)
+	if iss.Err() != nil {
+		return nil, refs{}, fmt.Errorf("when: %w", iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, refs{}, fmt.Errorf("when: must be a boolean expression, is %s", ast.OutputType())
+	}
+	ar := argRefs(ast)
+	for _, a := range ar.fields {
+		var missing []string
+		for _, name := range applies {
+			if _, ok := p.tools[name].Args[a]; !ok {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, refs{}, fmt.Errorf("when: args.%s: not an argument of %s (list the rule's tools:, or test has(args.%s))",
+				a, strings.Join(missing, ", "), a)
+		}
+	}
+	if err := checkConstants(ast); err != nil {
+		return nil, refs{}, fmt.Errorf("when: %w", err)
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, refs{}, fmt.Errorf("when: %w", err)
+	}
+	r.prg = prg
+	if ar.any {
+		if r.partial, err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval)); err != nil {
+			return nil, refs{}, fmt.Errorf("when: %w", err)
+		}
+	}
+	return r, ar, nil
+}
+
+// Rules is the number of rules.
+func (p *Policy) Rules() int { return len(p.rules) }
+
+// Governs reports whether tool is subject to the policy. Public tools
+// (ping) are not: they never reach the agent.
+func (p *Policy) Governs(tool string) bool { _, ok := p.tools[tool]; return ok }
+
+// Decide runs the rules in order for a call of tool with args (the call's
+// arguments as JSON-decoded values; normalised in place, see docs/policy.md)
+// and returns the first matching rule's effect, or a default denial. A rule
+// whose expression fails to evaluate denies the call (fail closed) and the
+// message says why.
+func (p *Policy) Decide(c *Caller, tool string, args map[string]any) Decision {
+	t, ok := p.tools[tool]
+	if !ok {
+		return Decision{Allow: true}
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	if rel := normalize(t, p.fill[tool], p.ints[tool], args); rel != "" && !p.relativePaths {
+		return Decision{Rule: RelativePathRule, Message: fmt.Sprintf(
+			"%s must be an absolute path: a relative path is resolved by the agent and cannot be checked against the authorization policy", rel)}
+	}
+	act := p.activation(c, tool, args)
+	for _, r := range p.byTool[tool] {
+		if !r.matches(c, act.groups) {
+			continue
+		}
+		if r.prg != nil {
+			out, _, err := r.prg.Eval(act)
+			if err != nil {
+				return Decision{Rule: r.name, Message: fmt.Sprintf("policy rule %q could not be evaluated (%v); denied", r.name, err)}
+			}
+			if b, _ := out.Value().(bool); !b {
+				continue
+			}
+		}
+		if r.allow {
+			return Decision{Allow: true, Rule: r.name}
+		}
+		msg := fmt.Sprintf("denied by policy rule %q", r.name)
+		if r.message != "" {
+			msg += ": " + r.message
+		}
+		return Decision{Rule: r.name, Message: msg}
+	}
+	who := c.Subject
+	if who == "" {
+		who = "anonymous"
+	}
+	return Decision{Rule: DefaultRule, Message: fmt.Sprintf(
+		"denied by policy (%s): no rule allows %s for %q; ask an administrator", DefaultRule, tool, who)}
+}
+
+// MayCall reports whether some arguments could make a call of tool by c
+// allowed: rules are evaluated with the arguments unknown, a rule that
+// allows for some arguments makes the tool visible, one that denies only for
+// some arguments does not hide it. tools/list uses it.
+func (p *Policy) MayCall(c *Caller, tool string) bool {
+	if !p.Governs(tool) {
+		return true
+	}
+	act := p.activation(c, tool, nil)
+	var partial cel.Activation
+	for _, r := range p.byTool[tool] {
+		if !r.matches(c, act.groups) {
+			continue
+		}
+		if r.prg != nil {
+			prg, in := r.prg, cel.Activation(act)
+			if r.partial != nil {
+				if partial == nil {
+					partial, _ = cel.PartialVars(act, cel.AttributePattern("args"))
+				}
+				prg, in = r.partial, partial
+			}
+			out, _, err := prg.Eval(in)
+			switch {
+			case err != nil:
+				continue
+			case isUnknown(out):
+				if r.allow {
+					return true
+				}
+				continue
+			}
+			if b, _ := out.Value().(bool); !b {
+				continue
+			}
+		}
+		return r.allow
+	}
+	return false
+}
+
+// matches checks the rule's caller conditions; byTool already chose the
+// rules for the tool.
+func (r *rule) matches(c *Caller, groups []string) bool {
+	if len(r.subjects) > 0 && !slices.Contains(r.subjects, c.Subject) {
+		return false
+	}
+	if len(r.clients) > 0 && !slices.Contains(r.clients, c.ClientID) {
+		return false
+	}
+	if len(r.groups) > 0 && !slices.ContainsFunc(r.groups, func(g string) bool { return slices.Contains(groups, g) }) {
+		return false
+	}
+	return true
+}
+
+// groupsOf collects the caller's groups from the configured claims.
+func (p *Policy) groupsOf(claims map[string]any) []string {
+	var out []string
+	for _, parts := range p.groupClaims {
+		var v any = claims
+		for _, k := range parts {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[k]
+		}
+		switch v := v.(type) {
+		case string:
+			out = append(out, strings.Fields(v)...)
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+		case []string:
+			out = append(out, v...)
+		case map[string]any:
+			for k := range v {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
