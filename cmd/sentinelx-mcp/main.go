@@ -16,6 +16,9 @@ var version = ""
 
 func main() {
 	gcDefaults(os.Getenv)
+	// SIGHUP (systemctl reload) reloads POLICY_FILE when one is set (the
+	// server subscribes to it then); otherwise it must not end the process.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
