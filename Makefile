@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build install run-dev clean
+.PHONY: test vet unit e2e build install run-dev clean bench
 
 test: vet unit e2e
 
@@ -28,8 +28,10 @@ install: build
 # step bounded in requests and time. BENCH_FLAGS passes options to it, e.g.
 # BENCH_FLAGS='-delays 0 -conc 16 -env GOGC=100'.
 BENCH_FLAGS ?=
+# The micro-benchmarks run on one P with GOGC=400, as the pinned binary does
+# (cmd/sentinelx-mcp sets GOGC=400 unless the environment says otherwise).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./middleware ./handlers ./tools ./server
+	GOGC=400 $(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./middleware ./handlers ./tools ./server
 	$(GO) build -o e2e/.bin/bench ./e2e/bench
 	e2e/.bin/bench -bin ./sentinelx-mcp $(BENCH_FLAGS)
 

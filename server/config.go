@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -114,12 +115,41 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: vars})
 	if err != nil {
-		return Config{}, configParseError(err)
+		return Config{}, configParseError(err, vars)
+	}
+	if err := cfg.trimLists(vars); err != nil {
+		return Config{}, err
 	}
 	return cfg, cfg.validate()
 }
 
-func configParseError(err error) error {
+// trimLists trims every comma-list entry and drops blank ones, and refuses
+// a list that is set but holds nothing: OIDC_EXPECTED_AUDIENCE=" , " must
+// not quietly turn the audience check off.
+func (c *Config) trimLists(vars map[string]string) error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := v.Field(i)
+		if f.Type() != reflect.TypeFor[[]string]() {
+			continue
+		}
+		var kept []string
+		for _, s := range f.Interface().([]string) {
+			if s = strings.TrimSpace(s); s != "" {
+				kept = append(kept, s)
+			}
+		}
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		if len(kept) == 0 && strings.TrimSpace(vars[name]) != "" {
+			return &ConfigError{name, "is set but lists nothing; give comma-separated values or unset it"}
+		}
+		f.Set(reflect.ValueOf(kept))
+	}
+	return nil
+}
+
+func configParseError(err error, vars map[string]string) error {
 	var agg env.AggregateError
 	if errors.As(err, &agg) && len(agg.Errors) > 0 {
 		err = agg.Errors[0]
@@ -142,7 +172,9 @@ func configParseError(err error) error {
 		if pe.Type == reflect.TypeFor[Duration]() && pe.Err != nil {
 			want = pe.Err.Error()
 		}
-		return &ConfigError{Var: name, Want: want}
+		// Only numbers, booleans and durations fail to parse; none is a
+		// secret, so the value is echoed to show what was read.
+		return &ConfigError{Var: name, Want: fmt.Sprintf("%s, got %q", want, vars[name])}
 	}
 	return &ConfigError{Var: "environment", Want: err.Error()}
 }
@@ -217,6 +249,20 @@ func (c Config) validate() error {
 	case "json", "text":
 	default:
 		return &ConfigError{"LOG_FORMAT", "want json or text"}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "null" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return &ConfigError{"MCP_ALLOWED_ORIGINS", fmt.Sprintf("want origins like https://app.example.com (scheme://host[:port]) or null, got %q", o)}
+		}
+	}
+	if c.EditUploadLocalDir != "" {
+		if st, err := os.Stat(c.EditUploadLocalDir); err != nil || !st.IsDir() {
+			return &ConfigError{"EDIT_UPLOAD_LOCAL_DIR", fmt.Sprintf("want an existing directory, got %q", c.EditUploadLocalDir)}
+		}
 	}
 	return nil
 }

@@ -78,6 +78,17 @@ func TestLoadConfig(t *testing.T) {
 		{name: "UPSTREAM_TIMEOUT negative", env: map[string]string{"UPSTREAM_TIMEOUT": "-5s"}, wantVar: "UPSTREAM_TIMEOUT"},
 		{name: "UPSTREAM_TIMEOUT zero", env: map[string]string{"UPSTREAM_TIMEOUT": "0"}, wantVar: "UPSTREAM_TIMEOUT"},
 		{name: "LOG_FORMAT invalid", env: map[string]string{"LOG_FORMAT": "xml"}, wantVar: "LOG_FORMAT"},
+		{name: "OIDC_EXPECTED_AUDIENCE set but blank", env: map[string]string{"OIDC_EXPECTED_AUDIENCE": " , "}, wantVar: "OIDC_EXPECTED_AUDIENCE"},
+		{name: "OIDC_EXPECTED_AUDIENCE entries trimmed", env: map[string]string{"OIDC_EXPECTED_AUDIENCE": " https://a.example/mcp , ,https://b.example "},
+			check: func(t *testing.T, c server.Config) {
+				if len(c.Audiences) != 2 || c.Audiences[0] != "https://a.example/mcp" || c.Audiences[1] != "https://b.example" {
+					t.Errorf("Audiences = %q", c.Audiences)
+				}
+			}},
+		{name: "MCP_ALLOWED_ORIGINS not an origin", env: map[string]string{"MCP_ALLOWED_ORIGINS": "not an origin"}, wantVar: "MCP_ALLOWED_ORIGINS"},
+		{name: "MCP_ALLOWED_ORIGINS with a path", env: map[string]string{"MCP_ALLOWED_ORIGINS": "https://app.example.com/x"}, wantVar: "MCP_ALLOWED_ORIGINS"},
+		{name: "MCP_ALLOWED_ORIGINS null and an origin", env: map[string]string{"MCP_ALLOWED_ORIGINS": "null,http://localhost:6274"}},
+		{name: "EDIT_UPLOAD_LOCAL_DIR missing", env: map[string]string{"EDIT_UPLOAD_LOCAL_DIR": "/nonexistent/dir"}, wantVar: "EDIT_UPLOAD_LOCAL_DIR"},
 		{name: "LOG_FORMAT text", env: map[string]string{"LOG_FORMAT": "text"}},
 		{name: "LOG_LEVEL invalid", env: map[string]string{"LOG_LEVEL": "loud"}, wantVar: "LOG_LEVEL"},
 		{name: "MCP_AUTH_REQUIRED not a bool", env: map[string]string{"MCP_AUTH_REQUIRED": "yes please"}, wantVar: "MCP_AUTH_REQUIRED"},

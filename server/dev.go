@@ -245,14 +245,14 @@ curl -s -X POST %[1]s \
   | sed -n 's/^data: //p' | jq
 `, s.mcpURL, s.token)
 	p("--- end of smoke test ---\n\n")
-	p("MCP Inspector (CLI):\n  npx @modelcontextprotocol/inspector --cli %s --transport http --header \"Authorization: Bearer %s\" --method tools/list\n\n", s.mcpURL, s.token)
-	p("MCP Inspector (UI, does the OAuth flow itself): npx @modelcontextprotocol/inspector, then connect to %s (Streamable HTTP)\n\n", s.mcpURL)
+	p("MCP Inspector (CLI):\n  npx @modelcontextprotocol/inspector@1.0.3 --cli %s --transport http --header \"Authorization: Bearer %s\" --method tools/list\n\n", s.mcpURL, s.token)
+	p("MCP Inspector (UI, does the OAuth flow itself): npx @modelcontextprotocol/inspector@1.0.3, then connect to %s (Streamable HTTP)\n\n", s.mcpURL)
 	p("Claude Desktop (claude_desktop_config.json), through mcp-remote, which signs in with OAuth itself:\n")
 	p(`  {
     "mcpServers": {
       "sentinelx-dev": {
         "command": "npx",
-        "args": ["-y", "mcp-remote", "%s", "--allow-http"]
+        "args": ["-y", "mcp-remote@0.15.1", "%s", "--allow-http"]
       }
     }
   }

@@ -126,8 +126,8 @@ func TestDevBannerSmokeTest(t *testing.T) {
 	d := startDev(t, DevOptions{})
 	for _, want := range []string{
 		"PRM         " + strings.TrimSuffix(d.mcpURL, "/mcp") + "/.well-known/oauth-protected-resource/mcp",
-		"npx @modelcontextprotocol/inspector --cli " + d.mcpURL + " --transport http --header \"Authorization: Bearer " + d.token + "\" --method tools/list",
-		`"args": ["-y", "mcp-remote", "` + d.mcpURL + `", "--allow-http"]`,
+		"npx @modelcontextprotocol/inspector@1.0.3 --cli " + d.mcpURL + " --transport http --header \"Authorization: Bearer " + d.token + "\" --method tools/list",
+		`"args": ["-y", "mcp-remote@0.15.1", "` + d.mcpURL + `", "--allow-http"]`,
 	} {
 		if !strings.Contains(d.banner, want) {
 			t.Errorf("banner lacks %q", want)
