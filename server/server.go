@@ -151,11 +151,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.Start(ctx)
 	a.verifier = v
-	if len(cfg.Audiences) == 0 {
-		a.log.Warn("OIDC_EXPECTED_AUDIENCE is empty: tokens issued for any resource are accepted; set it to " + cfg.MCPURL())
-	}
 
 	audit := d.Audit
 	if audit == nil {
@@ -185,6 +181,11 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 
 	if err := a.buildMetadata(); err != nil {
 		return nil, err
+	}
+	// Background work starts only once nothing else can fail.
+	v.Start(ctx)
+	if len(cfg.Audiences) == 0 {
+		a.log.Warn("OIDC_EXPECTED_AUDIENCE is empty: tokens issued for any resource are accepted; set it to " + cfg.MCPURL())
 	}
 	a.probe = &probeCache{probe: a.up.Probe}
 	a.streams, a.closeStreams = context.WithCancel(context.WithoutCancel(ctx))

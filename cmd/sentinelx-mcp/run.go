@@ -84,6 +84,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	h, err := server.New(ctx, cfg, deps)
 	if err != nil {
+		var ce *server.ConfigError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("config: %w", err)
+		}
 		return err
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
