@@ -11,10 +11,18 @@
 // time. With two or more CPUs the server under test gets CPU 0 and this
 // process and the other side get the rest (taskset).
 //
+// It also runs sentinel_state open loop at a steady rate (-steady) to see
+// the latency the bridge adds, and opens -sessions stateful sessions to
+// see what an idle one costs. Server CPU per call is utime+stime from
+// /proc/<pid>/stat over a step; memory is VmRSS/VmHWM from /proc, plus
+// the bridge's /metrics and GODEBUG=gctrace=1 for the session step.
+//
 //	go build -o e2e/.bin/bench ./e2e/bench
 //	bench -bin ./sentinelx-mcp [-delays 0,1ms] [-conc 1,16,64] [-duration 3s] [-max 30000]
+//	      [-steady 1000] [-sessions 1000] [-bridge-only] [-accept-json] [-env NAME=value,…]
 //
-// It prints a Markdown report on stdout.
+// It prints progress on stderr and a Markdown report on stdout
+// (BENCHMARKS.md).
 package main
 
 import (
@@ -176,11 +184,7 @@ func runDelay(ctx context.Context, o options, idp *idp, tmp string, delay time.D
 
 	rep.rss = append(rep.rss, rssRow{what: "bridge idle after start, agent delay " + delay.String(), kb: rssKB(bridge.pid())})
 
-	targets := []struct {
-		name  string
-		srv   *proc
-		calls map[string]func() *http.Request
-	}{
+	targets := []target{
 		{"direct", agent, map[string]func() *http.Request{
 			"sentinel_state": func() *http.Request { return directReq(agent.url, "state") },
 			"sentinel_exec":  func() *http.Request { return directReq(agent.url, "exec") },
@@ -254,7 +258,10 @@ func runSessions(ctx context.Context, o options, idp *idp, tmp string, rep *repo
 		return err
 	}
 	defer agent.stop()
-	bridge, err := startBridge(ctx, o, idp, agent.url, filepath.Join(tmp, "bridge-sessions.log"), []string{"MCP_STATEFUL=true"})
+	// gctrace prints the live heap after each collection: with GOGC=400
+	// the RSS and heap-in-use deltas are mostly uncollected garbage.
+	logPath := filepath.Join(tmp, "bridge-sessions.log")
+	bridge, err := startBridge(ctx, o, idp, agent.url, logPath, []string{"MCP_STATEFUL=true", "GODEBUG=gctrace=1"})
 	if err != nil {
 		return err
 	}
@@ -283,14 +290,64 @@ func runSessions(ctx context.Context, o options, idp *idp, tmp string, rep *repo
 	}
 	time.Sleep(time.Second)
 	before := rssKB(bridge.pid())
+	mBefore := scrape(client, bridge.url)
+	liveBefore := lastLiveHeapMB(logPath)
 	if err := open(o.sessions); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
 	after := rssKB(bridge.pid())
-	rep.sessions = &sessionRow{n: o.sessions, before: before, after: after}
+	mAfter := scrape(client, bridge.url)
+	liveAfter := lastLiveHeapMB(logPath)
+	rep.sessions = &sessionRow{n: o.sessions, before: before, after: after,
+		goroutines: mAfter["go_goroutines"] - mBefore["go_goroutines"],
+		heap:       mAfter["go_memstats_heap_inuse_bytes"] - mBefore["go_memstats_heap_inuse_bytes"],
+		stack:      mAfter["go_memstats_stack_inuse_bytes"] - mBefore["go_memstats_stack_inuse_bytes"],
+		live:       (liveAfter - liveBefore) * (1 << 20)}
 	fmt.Fprintf(os.Stderr, "stateful: %d sessions, RSS %d → %d KB\n", o.sessions, before, after)
 	return nil
+}
+
+// lastLiveHeapMB is the live heap after the latest collection in a
+// GODEBUG=gctrace=1 log ("gc 7 @0.5s 1%: …, 4->5->2 MB, …": the third).
+func lastLiveHeapMB(logPath string) float64 {
+	b, _ := os.ReadFile(logPath)
+	live := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "gc ") {
+			continue
+		}
+		for _, f := range strings.Split(line, ", ") {
+			if heap, ok := strings.CutSuffix(f, " MB"); ok && strings.Count(heap, "->") == 2 {
+				parts := strings.Split(heap, "->")
+				if v, err := strconv.ParseFloat(parts[2], 64); err == nil {
+					live = v
+				}
+			}
+		}
+	}
+	return live
+}
+
+// scrape reads the Go runtime gauges from the bridge's /metrics.
+func scrape(client *http.Client, base string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
 }
 
 // --- requests ---
@@ -400,11 +457,15 @@ func (r *result) brief() string {
 	return s
 }
 
-func measure(ctx context.Context, client *http.Client, tg struct {
-	name  string
-	srv   *proc
-	calls map[string]func() *http.Request
-}, mk func() *http.Request, check func(int, []byte) error, c int, o options) *result {
+// target is what a step drives: the agent directly or the bridge.
+type target struct {
+	name  string                          // "direct" or "bridge"
+	srv   *proc                           // whose CPU is measured
+	calls map[string]func() *http.Request // by tool name
+}
+
+// measure runs one step against tg and adds the server's CPU time.
+func measure(ctx context.Context, client *http.Client, tg target, mk func() *http.Request, check func(int, []byte) error, c int, o options) *result {
 	before := cpuTicks(tg.srv.pid())
 	res := load(ctx, client, mk, check, c, o.max, o.duration)
 	res.cpuTicks = cpuTicks(tg.srv.pid()) - before
@@ -808,6 +869,9 @@ type rssRow struct {
 type sessionRow struct {
 	n             int
 	before, after int64
+	goroutines    float64
+	heap, stack   float64 // bytes, from the bridge's /metrics
+	live          float64 // bytes, live heap after GC (gctrace)
 }
 
 type report struct {
@@ -901,8 +965,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %.1f MB | %s |\n", x.what, float64(x.kb)/1024, hwm)
 	}
 	if s := r.sessions; s != nil {
-		fmt.Fprintf(w, "| MCP_STATEFUL=true: %d idle sessions opened (initialize) | %.1f → %.1f MB | %.1f KB per session |\n",
+		fmt.Fprintf(w, "| MCP_STATEFUL=true: %d idle sessions opened (initialize) | %.1f → %.1f MB | %.1f KB RSS per session |\n",
 			s.n, float64(s.before)/1024, float64(s.after)/1024, float64(s.after-s.before)/float64(s.n))
+		fmt.Fprintf(w, "\nPer idle stateful session: %.1f goroutines, %.1f KB live heap after GC (gctrace, 1 MB resolution), %.1f KB stacks; heap in use incl. garbage %.1f KB (/metrics).\n",
+			s.goroutines/float64(s.n), s.live/1024/float64(s.n), s.stack/1024/float64(s.n), s.heap/1024/float64(s.n))
 	}
 }
 
