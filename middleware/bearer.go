@@ -100,6 +100,9 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 				logger.Info("auth accepted", "subject", ti.UserID, "scopes", ti.Scopes, "claims", ti.Extra["claims"])
 			}
 			ctx := context.WithValue(r.Context(), verifiedKey{}, ti)
+			// go-sdk reads only the first Authorization value; make it the
+			// one verified (blank values were skipped above).
+			r.Header.Set("Authorization", values[0])
 			withIdentity.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -123,8 +126,29 @@ func bearerToken(h string) (string, bool) {
 // hasQueryToken reports a token offered in the URL (RFC 6750 §2.3), which
 // this server refuses: URLs end up in logs and browser history.
 func hasQueryToken(r *http.Request) bool {
-	q := r.URL.Query()
-	return q.Has("access_token") || q.Has("token")
+	if offered, ok := r.Context().Value(queryTokenKey{}).(bool); ok && offered {
+		return true // seen by Logger before it redacted the query
+	}
+	return rawQueryHasToken(r.URL.RawQuery)
+}
+
+type queryTokenKey struct{}
+
+// rawQueryHasToken looks for a token-named parameter in a raw query,
+// splitting on both & and ; and tolerating bad escapes, so that a query
+// url.ParseQuery rejects (and would drop) still counts.
+func rawQueryHasToken(raw string) bool {
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, _, _ := strings.Cut(pair, "=")
+		if u, err := url.QueryUnescape(k); err == nil {
+			k = u
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "access_token", "token":
+			return true
+		}
+	}
+	return false
 }
 
 // formTokenPeek bounds how much of a form body is read to look for a

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -24,6 +25,13 @@ const (
 	CodeForbidden      = -32003
 	CodeRateLimited    = -32029
 )
+
+// anonymousMaxBody caps requests that carry no Authorization header:
+// initialize, tools/list, ping and friends are a few hundred bytes.
+const anonymousMaxBody = 1 << 20
+
+// bodyReadTimeout bounds reading one request body (16 MiB at ~300 KB/s).
+const bodyReadTimeout = 60 * time.Second
 
 // maxNesting bounds JSON depth before any decoder sees the body. Tool
 // arguments here are flat; go-sdk itself stops at 1000.
@@ -60,13 +68,26 @@ func ReadBody(max int64) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			// The body is read before the token is checked, so a client
+			// that trickles it must not hold the connection (and up to max
+			// bytes) for as long as it likes; and no anonymous method needs
+			// a large body, so requests without credentials get a small cap.
+			limit := max
+			if r.Header.Get("Authorization") == "" {
+				limit = min(max, anonymousMaxBody)
+			}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			r.Body.Close()
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					WriteRPCError(w, http.StatusRequestEntityTooLarge, nil, CodeInvalidRequest,
-						"Request body exceeds "+strconv.FormatInt(max, 10)+" bytes")
+					msg := "Request body exceeds " + strconv.FormatInt(limit, 10) + " bytes"
+					if limit < max {
+						msg += " (the limit without an access token; send one for larger calls)"
+					}
+					WriteRPCError(w, http.StatusRequestEntityTooLarge, nil, CodeInvalidRequest, msg)
 					return
 				}
 				WriteRPCError(w, http.StatusBadRequest, nil, CodeParseError, "Could not read request body")
@@ -189,7 +210,7 @@ func depth(data []byte) int {
 			d++
 			most = max(most, d)
 		case b == '}' || b == ']':
-			d--
+			d = max(d-1, 0)
 		}
 	}
 	return most

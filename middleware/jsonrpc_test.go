@@ -117,3 +117,42 @@ func FuzzPeek(f *testing.F) {
 		}
 	})
 }
+
+func TestReadBodyAnonymousCap(t *testing.T) {
+	h := ReadBody(4 << 20)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	body := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
+	for _, tt := range []struct {
+		name  string
+		auth  string
+		want  int
+		match string
+	}{
+		{"anonymous over 1 MiB", "", http.StatusRequestEntityTooLarge, "without an access token"},
+		{"with a token, under the limit", "Bearer x", http.StatusOK, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want || !strings.Contains(rec.Body.String(), tt.match) {
+				t.Errorf("status %d body %.120s, want %d with %q", rec.Code, rec.Body, tt.want, tt.match)
+			}
+		})
+	}
+}
+
+func TestRawQueryHasToken(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"access_token=abc": true, "x=1;access_token=abc": true, "access_token=%zz": true,
+		"ACCESS_TOKEN=a": true, "token=a&b=c": true, "a%63cess_token=x": true,
+		"": false, "x=1": false, "tokens=1": false, "my_access_token=1": false,
+	} {
+		if got := rawQueryHasToken(raw); got != want {
+			t.Errorf("rawQueryHasToken(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,9 @@ func Logger(l *httplog.Logger, skipPaths []string) func(http.Handler) http.Handl
 	return func(next http.Handler) http.Handler {
 		h := logged(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rawQueryHasToken(r.URL.RawQuery) {
+				r = r.WithContext(context.WithValue(r.Context(), queryTokenKey{}, true))
+			}
 			redactQuery(r)
 			h.ServeHTTP(w, r)
 		})

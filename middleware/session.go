@@ -59,15 +59,14 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 					"This MCP session belongs to another user; initialize a new session")
 				return
 			}
+			// Claim before serving, so nobody else can use the session while
+			// a long first call or stream runs; undo it if go-sdk refuses the
+			// session, so unknown ids cannot fill the table.
+			claimed := subject != "" && len(sid) <= maxSessionIDLen && b.claim(sid, subject)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			switch {
-			case r.Method == http.MethodDelete || rec.status == http.StatusNotFound:
+			if r.Method == http.MethodDelete || rec.status == http.StatusNotFound || (claimed && rec.status >= 400) {
 				b.forget(sid)
-			case subject != "" && rec.status < 400 && len(sid) <= maxSessionIDLen:
-				// Only a session go-sdk accepted is remembered, so unknown
-				// ids (404) cannot fill the table.
-				b.claim(sid, subject)
 			}
 		})
 	}
@@ -150,19 +149,21 @@ func (b *sessionOwners) check(sid, subject string) sessionVerdict {
 	return sessionOtherOwner
 }
 
-// claim records subject as the owner of sid unless it has one.
-func (b *sessionOwners) claim(sid, subject string) {
+// claim records subject as the owner of sid unless it has one, and
+// reports whether this call made the claim.
+func (b *sessionOwners) claim(sid, subject string) bool {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if o, ok := b.owners[sid]; ok {
 		o.lastSeen = now
-		return
+		return false
 	}
 	if len(b.owners) >= b.max {
 		b.evictOldest()
 	}
 	b.owners[sid] = &sessionOwner{subject: subject, lastSeen: now}
+	return true
 }
 
 func (b *sessionOwners) forget(sid string) {

@@ -153,6 +153,11 @@ func (v *Verifier) verifyCheckClaims(c *verifyClaims, now time.Time, requireIss 
 			return exp, verifyReject("audience mismatch: got %q", []string(c.Audience))
 		}
 	}
+	if c.Subject == "" && c.ClientID == "" && c.AuthorizedParty == "" {
+		// Sessions, rate limits and the audit log are keyed by who the
+		// token names; a token naming nobody cannot be held to account.
+		return exp, verifyReject("token names no subject: sub, client_id and azp are all missing")
+	}
 	return exp, nil
 }
 

@@ -41,6 +41,10 @@ type DevOptions struct {
 	IdPPort int
 	// NoAgent skips the embedded sandboxed agent.
 	NoAgent bool
+	// AllowScripts lets the embedded agent run sentinel_script_run for
+	// real: bash or python3 as the developer's user, which no allowlist
+	// confines. Off by default: any local process can get a dev token.
+	AllowScripts bool
 	// TokenTTL is the lifetime of the printed token and of issued access
 	// tokens; 0 means one hour.
 	TokenTTL time.Duration
@@ -120,7 +124,7 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 		agentDesc = "none (--no-agent): tool calls go to " + devNoAgentURL + "; set SENTINELX_URL and SENTINELX_TOKEN for a real agent"
 	default:
 		upToken = rand.Text()
-		a, err := agenttest.New(agenttest.Options{Token: upToken})
+		a, err := agenttest.New(agenttest.Options{Token: upToken, DisableScripts: !o.AllowScripts})
 		if err != nil {
 			return fmt.Errorf("dev: agent: %w", err)
 		}
@@ -130,7 +134,12 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 			return fmt.Errorf("dev: agent: %w", err)
 		}
 		upURL = "http://" + aln.Addr().String()
-		agentDesc = "embedded sandbox " + a.Dir() + " at " + upURL + " (allowlisted commands, no shell, simulated services)"
+		agentDesc = "embedded sandbox " + a.Dir() + " at " + upURL + " (allowlisted commands, no shell, simulated services; "
+		if o.AllowScripts {
+			agentDesc += "scripts run for real as your user: --allow-scripts)"
+		} else {
+			agentDesc += "scripts refused unless --allow-scripts)"
+		}
 		running++
 		go func() { errc <- a.Serve(ctx, aln) }()
 	}

@@ -104,9 +104,10 @@ func (a *app) mcpHandler() http.Handler {
 		jsonOnly = mcp.NewStreamableHTTPHandler(getServer, &jopts)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet {
-			// A GET stream is idle by nature; end it when the server shuts
-			// down instead of letting it hold the drain for 30 s.
+		if r.Method == http.MethodGet || isListen(r) {
+			// A GET stream (or a 2026-07-28 subscriptions/listen) is idle by
+			// nature; end it when the server shuts down instead of letting
+			// it hold the drain for 30 s.
 			ctx, cancel := context.WithCancel(r.Context())
 			defer cancel()
 			stop := context.AfterFunc(a.streams, cancel)
@@ -163,4 +164,15 @@ func (a *app) checkPolicy(context.Context) (map[string]any, error) {
 		detail["last_error_at"] = st.LastErrorAt.UTC().Format(time.RFC3339)
 	}
 	return detail, nil
+}
+
+// isListen reports a POST that opens a 2026-07-28 subscription stream.
+func isListen(r *http.Request) bool {
+	msgs, _ := middleware.Messages(r.Context())
+	for _, m := range msgs {
+		if m.Method == "subscriptions/listen" {
+			return true
+		}
+	}
+	return false
 }

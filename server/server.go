@@ -164,8 +164,9 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		Observe: func(tool, outcome string, d time.Duration) {
 			a.metrics.ToolCall(tool, outcome, d, a.table.ScopeOf(tool) != "")
 		},
-		Policy:   a.currentPolicy,
-		AuthHint: a.authHint(),
+		Policy:        a.currentPolicy,
+		RequireScopes: true,
+		AuthHint:      a.authHint(),
 	})
 	if err := a.openPolicy(ctx, d.PolicyPoll); err != nil {
 		return nil, err

@@ -52,6 +52,9 @@ func TestTokenMatrix(t *testing.T) {
 		{name: "nbf within leeway", token: func() string { return ts.mint(map[string]any{"nbf": unix(30 * time.Second)}) }, want: ok},
 		{name: "iat 2 minutes in the future", token: func() string { return ts.mint(map[string]any{"iat": unix(2 * time.Minute)}) }, want: unauthorized},
 		{name: "missing exp", token: func() string { return ts.mint(map[string]any{"exp": nil}) }, want: unauthorized},
+		{name: "names nobody (no sub, client_id or azp)", token: func() string {
+			return ts.mint(map[string]any{"sub": nil, "client_id": nil, "azp": nil})
+		}, want: unauthorized},
 		{name: "wrong issuer", token: func() string { return ts.mint(map[string]any{"iss": "https://evil.example"}) }, want: unauthorized},
 		{name: "issuer with a different path", token: func() string { return ts.mint(map[string]any{"iss": idp.Issuer + "/other"}) }, want: unauthorized},
 		{name: "missing iss", token: func() string { return ts.mint(map[string]any{"iss": nil}) }, want: unauthorized},
@@ -102,6 +105,13 @@ func TestTokenMatrix(t *testing.T) {
 		{name: "token in query string and header", token: func() string { return ts.mint(nil) }, query: func() string {
 			return "access_token=" + ts.mint(nil)
 		}, want: badRequest},
+		{name: "token in an unparseable query", token: func() string { return ts.mint(nil) }, query: func() string {
+			return "access_token=abc%zz"
+		}, want: badRequest},
+		{name: "token after a semicolon", token: func() string { return ts.mint(nil) }, query: func() string {
+			return "x=1;access_token=abc"
+		}, want: badRequest},
+		{name: "blank Authorization then a valid one", auth: func() []string { return []string{"", "Bearer " + ts.mint(nil)} }, want: ok},
 		{name: "two Authorization headers", auth: func() []string {
 			return []string{"Bearer " + ts.mint(nil), "Bearer " + ts.mint(nil)}
 		}, want: badRequest, golden: "challenge_400_two_headers.txt"},

@@ -96,7 +96,7 @@ func readLocal(dir, p string, max int64) ([]byte, string, error) {
 	// open until a writer appears; it is then refused as not regular.
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if strings.Contains(err.Error(), "escapes") {
+		if strings.Contains(err.Error(), "escapes") { // os.Root's escape error has no exported sentinel
 			return nil, "", inputError("input_file is outside EDIT_UPLOAD_LOCAL_DIR")
 		}
 		return nil, "", inputError("unable to read input_file: " + err.Error())

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,6 +97,14 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 		ctx = context.WithValue(ctx, callerKey{}, who)
 		start := time.Now()
 		rule, err := authorize(d, spec, who, in)
+		if err == nil && d.RequireScopes && spec.Scope != "" && !slices.Contains(who.Scopes, spec.Scope) {
+			// The HTTP scope gate should have stopped this call; reaching
+			// here means a path around it (a decoder change in go-sdk, a
+			// new route). Refuse rather than trust a single layer.
+			d.Audit.LogAttrs(ctx, slog.LevelError, "scope gate bypassed; refused in the tool handler",
+				slog.String("tool", name), slog.String("subject", who.Subject))
+			err = inputError("Missing required scope: " + spec.Scope)
+		}
 		var raw json.RawMessage
 		if err == nil {
 			raw, err = acquireAndRun(ctx, d, callsAgent, in, fn)

@@ -70,6 +70,10 @@ type Deps struct {
 	// AuthHint, when set, returns what ping tells an anonymous caller about
 	// authenticating (MCP_FILTER_TOOLS hides every other tool from them).
 	AuthHint func() map[string]any
+	// RequireScopes makes every protected tool check the caller's token
+	// for its scope itself, behind the HTTP scope gate. The server sets
+	// it; in-memory tests without tokens leave it off.
+	RequireScopes bool
 
 	ledger *chunkLedger
 }

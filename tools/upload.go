@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -27,7 +28,7 @@ func uploadFileTool() tool {
 		Description: "Store one file on the host under the agent's upload directory, from content_base64 or from an allowed https file_url. Returns {ok, target_path, size, sha256, upload_mode}. An existing file is kept unless overwrite is true.",
 	}, nil, outputSchema[upstream.UploadResult](),
 		func(in uploadFileInput) []any {
-			return []any{"target_path", truncate(in.TargetPath, 300), "file_url", truncate(in.FileURL, 300),
+			return []any{"target_path", truncate(in.TargetPath, 300), "file_url", redactURL(in.FileURL),
 				"content_base64_len", len(in.ContentBase64), "overwrite", in.Overwrite}
 		},
 		func(d *Deps) callFunc[uploadFileInput] {
@@ -221,4 +222,19 @@ func withField(raw json.RawMessage, key string, value any) (json.RawMessage, err
 	}
 	obj[key] = v
 	return json.Marshal(obj)
+}
+
+// redactURL keeps what an auditor needs of a download URL — scheme, host
+// and path — and drops userinfo and the query, where pre-signed URLs keep
+// their credentials.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	return truncate(u.String(), 300)
 }

@@ -258,13 +258,16 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 	if err := checkConstants(ast); err != nil {
 		return nil, refs{}, fmt.Errorf("when: %w", err)
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	// The cost limit bounds an operator's rule that ranges over a large
+	// argument (macros over a 16 MiB string): such a call is denied, not
+	// allowed to pin a CPU.
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, refs{}, fmt.Errorf("when: %w", err)
 	}
 	r.prg = prg
 	if ar.any {
-		if r.partial, err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval)); err != nil {
+		if r.partial, err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(celCostLimit)); err != nil {
 			return nil, refs{}, fmt.Errorf("when: %w", err)
 		}
 	}
@@ -414,3 +417,7 @@ func (p *Policy) groupsOf(claims map[string]any) []string {
 	}
 	return out
 }
+
+// celCostLimit is CEL's abstract cost units per evaluation: orders of
+// magnitude above any rule in docs/policy.md.
+const celCostLimit = 1_000_000

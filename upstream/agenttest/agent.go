@@ -22,6 +22,7 @@ package agenttest
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,7 +248,7 @@ func (a *Agent) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	tok := splitSecond(h)
-	if tok != a.token {
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(a.token)) != 1 {
 		writeDetail(w, http.StatusForbidden, "Invalid token")
 		return false
 	}
