@@ -292,3 +292,33 @@ export async function startStack({ bridgeEnv, idp: idpOpts } = {}) {
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Starts `sentinelx-mcp dev` (bridge + embedded OAuth authorization server,
+ * and the embedded agent unless noAgent) on free loopback ports and waits for
+ * its banner. The returned process has mcpUrl, issuer and the pre-registered
+ * client (clientId, clientSecret); stop() ends it by pid.
+ * @param {{noAgent?: boolean, args?: string[], env?: object, bin?: string, timeoutMs?: number}} [o]
+ */
+export async function startDev({ noAgent = true, args = [], env: extraEnv, bin, timeoutMs = 20_000 } = {}) {
+  bin ??= await buildBinary();
+  const port = await freePort();
+  let idpPort = await freePort();
+  while (idpPort === port) idpPort = await freePort();
+  const argv = ['dev', '--port', String(port), '--idp-port', String(idpPort), ...(noAgent ? ['--no-agent'] : []), ...args];
+  const p = spawnCaptured(bin, argv, mergeEnv(baseEnv(), extraEnv), 'dev');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !p.exitInfo) {
+    const out = p.stdout();
+    const mcp = out.match(/^\s+MCP URL\s+(http:\/\/\S+)/m);
+    const iss = out.match(/^\s+Issuer\s+(http:\/\/\S+)/m);
+    const cli = out.match(/^\s+Client\s+(\S+) \/ (\S+)/m);
+    if (mcp && iss && cli) {
+      return Object.assign(p, { port, idpPort, mcpUrl: mcp[1], issuer: iss[1], clientId: cli[1], clientSecret: cli[2] });
+    }
+    await sleep(50);
+  }
+  await p.stop();
+  throw new Error(`sentinelx-mcp ${argv.join(' ')}: no banner within ${timeoutMs} ms; ${describeExit(p)}\n` +
+    `--- stdout ---\n${p.stdout()}\n--- stderr ---\n${p.stderr()}`);
+}

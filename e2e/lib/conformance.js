@@ -147,3 +147,76 @@ function addCheckCounts(results, outputDir) {
     } catch { /* summary counts are enough */ }
   }
 }
+
+/**
+ * Runs the 0.2.0 line's `authorization` command (authorization-server
+ * scenarios: RFC 8414 metadata, authorization code + PKCE S256) against an
+ * issuer, and plays the user's browser: the suite prints the authorization
+ * URL and waits for the redirect on http://127.0.0.1:<callbackPort>/callback;
+ * this follows that URL's redirects (an auto-approving AS, such as dev mode's,
+ * ends on the callback). clientId must be a public client registered with that
+ * redirect URI (the suite authenticates with `none` whenever the AS lists it).
+ *
+ * Resolves to { results: Map scenario → {pass, passed, failed, scored, checks},
+ * out, browser: {url, status, finalUrl} | {url, error} }.
+ */
+export async function runAuthorizationConformance({ pkg = 'conformance-next', issuer, clientId, callbackPort, resource, outputDir, timeoutMs = 60_000 }) {
+  const cli = path.join(pkgDir(pkg), 'dist', 'index.js');
+  const args = [cli, 'authorization', '--url', issuer, '--client-id', clientId, '--port', String(callbackPort)];
+  if (resource) args.push('--resource', resource);
+  if (outputDir) args.push('-o', outputDir);
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? E2E_DIR, NO_COLOR: '1' };
+  const child = spawn(NODE22, args, { cwd: E2E_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  process.once('exit', () => { try { child.kill('SIGKILL'); } catch { /* gone */ } });
+  let out = '';
+  let browser = null;
+  const authorizeLine = /^Access the following URL in your browser[^\n]*\n(\S+)\n/m;
+  const onData = (d) => {
+    out += d;
+    // Act once the URL is printed and the suite's callback server listens.
+    const m = !browser && out.includes('Callback server started:') && out.match(authorizeLine);
+    if (!m) return;
+    browser = { url: m[1] };
+    (async () => {
+      for (let i = 0; i < 50; i++) {
+        try {
+          const r = await fetch(m[1], { redirect: 'follow', signal: AbortSignal.timeout(10_000) });
+          await r.body?.cancel();
+          Object.assign(browser, { status: r.status, finalUrl: r.url });
+          // Stopped short of the callback (an error page at the AS): the
+          // suite would wait five minutes for a redirect that never comes.
+          if (!r.url.startsWith(`http://127.0.0.1:${callbackPort}/callback`)) child.kill('SIGTERM');
+          return;
+        } catch (err) {
+          browser.error = String(err?.cause?.code || err?.message || err);
+          if (!/ECONNREFUSED/.test(browser.error)) break;
+          await sleep(100);
+        }
+      }
+      child.kill('SIGTERM'); // no callback will come
+    })();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', (d) => { out += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise((resolve) => {
+    child.on('error', (err) => { out += String(err); resolve(-1); });
+    child.on('close', (c, sig) => resolve(c ?? sig));
+  });
+  clearTimeout(timer);
+  const results = parseSummary(out);
+  if (!results || results.size === 0) {
+    throw new Error(`conformance ${pkg}@${pkgVersion(pkg)} authorization against ${issuer}: no summary (exit ${code}; browser ${JSON.stringify(browser)})\n${out.slice(-4000)}`);
+  }
+  if (outputDir) {
+    let entries = [];
+    try { entries = fs.readdirSync(outputDir); } catch { /* none */ }
+    for (const e of entries) {
+      const m = e.match(/^authorization-server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$/);
+      const r = m && results.get(m[1]);
+      if (!r) continue;
+      try { r.checks = JSON.parse(fs.readFileSync(path.join(outputDir, e, 'checks.json'), 'utf8')); } catch { /* summary only */ }
+    }
+  }
+  return { results, out, browser, version: pkgVersion(pkg) };
+}

@@ -353,6 +353,26 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			t.Errorf("status %d, location %v", status, loc)
 		}
 	})
+	t.Run("unknown client_id is a 400, not redirected", func(t *testing.T) {
+		_, challenge := pkce()
+		q := url.Values{
+			"response_type": {"code"}, "client_id": {"no-such-client"}, "redirect_uri": {redirect},
+			"scope": {"sentinelx:state"}, "state": {"s"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+		}
+		loc, status := authorize(t, issuer, q)
+		if status != http.StatusBadRequest || loc != nil {
+			t.Fatalf("status %d, location %v: want 400 and no redirect (RFC 6749 §4.1.2.1)", status, loc)
+		}
+		resp, err := http.Get(issuer + "/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e["error"] != "invalid_request" {
+			t.Errorf("body %v (%v): want error invalid_request", e, err)
+		}
+	})
 	t.Run("PKCE is required, error carries iss", func(t *testing.T) {
 		loc, _ := authorize(t, issuer, url.Values{
 			"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},

@@ -49,10 +49,19 @@ func (s *opServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.
 	return out, nil
 }
 
-// VerifyAuthRequest refuses response modes other than query (iss is added
-// to the query) and fills in the client's scopes when none are requested
-// (RFC 6749 §3.3 lets the server pick a default; op would refuse).
+// VerifyAuthRequest refuses unknown clients and response modes other than
+// query (iss is added to the query), and fills in the client's scopes when
+// none are requested (RFC 6749 §3.3 lets the server pick a default; op
+// would refuse).
 func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	// An unknown client_id is the requester's mistake, not the server's: op
+	// answers it with 500 server_error. RFC 6749 §4.1.2.1: tell the user
+	// agent and do not redirect, so 400 invalid_request, redirect disabled.
+	if id := r.Data.ClientID; id != "" {
+		if _, err := s.idp.store.client(id); err != nil {
+			return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client_id; register the client first (%s)", s.idp.issuer+pathRegister)
+		}
+	}
 	cr, err := s.LegacyServer.VerifyAuthRequest(ctx, r)
 	if err != nil {
 		return nil, err
