@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"io"
 	"log/slog"
 	"net/http"
@@ -140,6 +141,10 @@ type Verifier struct {
 
 	jwtCache   *verifyCache // flushed whenever the key set changes
 	introCache *verifyCache
+	// introLimit bounds introspection calls for tokens not in introCache;
+	// introRejected remembers inactive answers briefly.
+	introLimit    *rate.Limiter
+	introRejected *rejectCache
 }
 
 // NewVerifier validates cfg. It does no network I/O, so the server starts
@@ -193,29 +198,31 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	wantsIntro := cfg.ClientID != ""
 	return &Verifier{
-		issuer:       cfg.Issuer,
-		audiences:    auds,
-		requireATJWT: cfg.RequireATJWT,
-		scopeClaims:  scopeClaims,
-		clientID:     cfg.ClientID,
-		clientSecret: cfg.ClientSecret,
-		wantsIntro:   wantsIntro,
-		hc:           hc,
-		log:          logger,
-		debug:        cfg.Debug,
-		now:          now,
-		encoder:      oidc.NewEncoder(),
-		algs:         verifyAlgs(),
-		onVerify:     cfg.OnVerify,
-		onKeysFetch:  cfg.OnKeysFetch,
-		fetchSem:     make(chan struct{}, 1),
-		backoffMin:   time.Second,
-		backoffMax:   30 * time.Second,
-		jwksURI:      cfg.JWKSURI,
-		introURL:     cfg.IntrospectionURL,
-		discovered:   cfg.JWKSURI != "" && (!wantsIntro || cfg.IntrospectionURL != ""),
-		jwtCache:     newVerifyCache(verifyCacheMax),
-		introCache:   newVerifyCache(verifyCacheMax),
+		issuer:        cfg.Issuer,
+		audiences:     auds,
+		requireATJWT:  cfg.RequireATJWT,
+		scopeClaims:   scopeClaims,
+		clientID:      cfg.ClientID,
+		clientSecret:  cfg.ClientSecret,
+		wantsIntro:    wantsIntro,
+		hc:            hc,
+		log:           logger,
+		debug:         cfg.Debug,
+		now:           now,
+		encoder:       oidc.NewEncoder(),
+		algs:          verifyAlgs(),
+		onVerify:      cfg.OnVerify,
+		onKeysFetch:   cfg.OnKeysFetch,
+		fetchSem:      make(chan struct{}, 1),
+		backoffMin:    time.Second,
+		backoffMax:    30 * time.Second,
+		jwksURI:       cfg.JWKSURI,
+		introURL:      cfg.IntrospectionURL,
+		discovered:    cfg.JWKSURI != "" && (!wantsIntro || cfg.IntrospectionURL != ""),
+		jwtCache:      newVerifyCache(verifyCacheMax),
+		introCache:    newVerifyCache(verifyCacheMax),
+		introLimit:    rate.NewLimiter(introspectRate, 2*introspectRate),
+		introRejected: newRejectCache(verifyCacheMax, introspectCacheTTL),
 	}, nil
 }
 
@@ -322,9 +329,20 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 			via = "cache"
 			return verifyCopy(info), nil
 		}
+		if v.introRejected.seen(key, now) {
+			return nil, verifyReject("inactive token (cached answer)")
+		}
+		if v.wantsIntro && !v.introLimit.Allow() {
+			// Junk opaque tokens must not turn the bridge into an amplifier
+			// against the IdP; cached good tokens are unaffected.
+			return nil, verifyReject("introspection rate limit reached (%g calls/s)", float64(v.introLimit.Limit()))
+		}
 		gen := v.introCache.generation()
 		info, until, err := v.verifyIntrospect(ctx, token, now)
 		if err != nil {
+			if errors.Is(err, errInactive) {
+				v.introRejected.add(key, now)
+			}
 			return nil, err
 		}
 		v.introCache.put(gen, key, info, until, now)

@@ -3,6 +3,9 @@ package middleware
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -58,7 +61,7 @@ func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.
 		return nil, until, verifyReject("introspection failed: malformed response: %s", verifyReason(err))
 	}
 	if !c.Active {
-		return nil, until, verifyReject("inactive token")
+		return nil, until, fmt.Errorf("%w: %w", auth.ErrInvalidToken, errInactive)
 	}
 	exp, err := v.verifyCheckClaims(&c, now, false)
 	if err != nil {
@@ -90,4 +93,46 @@ func (v *Verifier) verifyIntrospectURL(ctx context.Context) string {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.introURL
+}
+
+// errInactive marks an introspection answer of active:false, the one
+// failure worth remembering (an outage is not).
+var errInactive = errors.New("inactive token")
+
+// introspectRate is introspection calls per second for tokens the bridge
+// has not seen answered; twice that is the burst.
+const introspectRate = 20
+
+// rejectCache remembers token hashes the IdP called inactive, for ttl, so
+// replaying a junk or revoked token costs no IdP call. Bounded: when full
+// it is cleared, which only costs repeat calls.
+type rejectCache struct {
+	mu  sync.Mutex // guards m
+	m   map[[32]byte]time.Time
+	max int
+	ttl time.Duration
+}
+
+func newRejectCache(max int, ttl time.Duration) *rejectCache {
+	return &rejectCache{m: map[[32]byte]time.Time{}, max: max, ttl: ttl}
+}
+
+func (c *rejectCache) add(key [32]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[key] = now.Add(c.ttl)
+}
+
+func (c *rejectCache) seen(key [32]byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.m[key]
+	if ok && now.After(until) {
+		delete(c.m, key)
+		return false
+	}
+	return ok
 }

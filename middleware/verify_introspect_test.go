@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +162,40 @@ func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
 	verify(3)
 	clock.Advance(time.Second)
 	verify(4)
+}
+
+// TestVerifierIntrospectionJunk: replayed junk costs the IdP one call, and
+// a flood of distinct junk tokens is cut by the introspection rate limit.
+func TestVerifierIntrospectionJunk(t *testing.T) {
+	clock := newVerifyTestClock()
+	idp := newVerifyTestIdP(t, newVerifyTestEC(t, "ec"))
+	idp.mu.Lock()
+	idp.introspect = func(map[string]string) (int, map[string]any) {
+		return http.StatusOK, map[string]any{"active": false}
+	}
+	idp.mu.Unlock()
+	cfg := idp.config(clock)
+	cfg.ClientID, cfg.ClientSecret = verifyTestClientID, verifyTestClientSecret
+	cfg.IntrospectionURL = idp.issuer + "/introspect"
+	v := newVerifyTestVerifier(t, cfg)
+	ctx := context.Background()
+
+	for range 5 {
+		if _, err := v.Verify(ctx, "junk-opaque-token"); err == nil {
+			t.Fatal("an inactive token was accepted")
+		}
+	}
+	if got := idp.introHits.Load(); got != 1 {
+		t.Errorf("replaying one inactive token hit the IdP %d times, want 1", got)
+	}
+	limited := 0
+	for i := range 200 {
+		_, err := v.Verify(ctx, "junk-"+strconv.Itoa(i))
+		if err != nil && strings.Contains(err.Error(), "rate limit") {
+			limited++
+		}
+	}
+	if hits := idp.introHits.Load(); hits > 2*introspectRate+2 || limited == 0 {
+		t.Errorf("200 distinct junk tokens: %d IdP calls, %d refused by the limit; want ≤ %d calls", hits, limited, 2*introspectRate+2)
+	}
 }
