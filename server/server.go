@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-chi/httplog/v2"
@@ -47,6 +45,9 @@ type Deps struct {
 	// PolicyPoll is how often POLICY_FILE is checked for changes; 0 means
 	// every 2 s.
 	PolicyPoll time.Duration
+	// Reload, when non-nil, delivers reload requests (main wires SIGHUP to
+	// it): POLICY_FILE is read again on each. Signals stay main's business.
+	Reload <-chan os.Signal
 }
 
 // NewMetrics builds the Prometheus collectors for [Deps.Metrics], in a
@@ -168,7 +169,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		RequireScopes: true,
 		AuthHint:      a.authHint(),
 	})
-	if err := a.openPolicy(ctx, d.PolicyPoll); err != nil {
+	if err := a.openPolicy(ctx, d.PolicyPoll, d.Reload); err != nil {
 		return nil, err
 	}
 	a.mcp = mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Title: "SentinelX", Version: d.Version}, &mcp.ServerOptions{
@@ -194,9 +195,10 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 }
 
 // openPolicy loads POLICY_FILE, if set, and keeps it current: reloaded on
-// SIGHUP and when the file changes, until ctx ends. A file that does not
+// a reload request (SIGHUP, through Deps.Reload) and when the file changes,
+// until ctx ends. A file that does not
 // load stops startup; a later bad edit keeps the policy in force.
-func (a *app) openPolicy(ctx context.Context, poll time.Duration) error {
+func (a *app) openPolicy(ctx context.Context, poll time.Duration, reload <-chan os.Signal) error {
 	if a.cfg.PolicyFile == "" {
 		return nil
 	}
@@ -209,10 +211,7 @@ func (a *app) openPolicy(ctx context.Context, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	context.AfterFunc(ctx, func() { signal.Stop(hup) })
-	go st.Watch(ctx, poll, hup)
+	go st.Watch(ctx, poll, reload)
 	return nil
 }
 

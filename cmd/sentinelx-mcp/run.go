@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/go-chi/httplog/v2"
 
@@ -74,6 +76,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	deps := server.Deps{Logger: logger, Version: buildVersion(), Metrics: server.NewMetrics(buildVersion())}
+	if cfg.PolicyFile != "" {
+		// systemctl reload sends SIGHUP; main ignores it otherwise.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		deps.Reload = hup
+	}
 	if cfg.AuditLog != "" {
 		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
