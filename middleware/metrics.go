@@ -56,12 +56,12 @@ func NewMetrics(version string) *Metrics {
 		toolDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sentinelx_tool_call_duration_seconds",
 			Help:    "Time spent in tool handlers, waiting for an upstream slot included.",
-			Buckets: latencyBuckets,
+			Buckets: latencyBuckets(),
 		}, []string{"tool"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sentinelx_upstream_request_duration_seconds",
 			Help:    "Latency of the SentinelX Core agent as seen by tools that call it, by tool.",
-			Buckets: latencyBuckets,
+			Buckets: latencyBuckets(),
 		}, []string{"tool"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sentinelx_token_verifications_total",
@@ -94,7 +94,9 @@ func NewMetrics(version string) *Metrics {
 }
 
 // latencyBuckets span a 2 ms state read to a 5-minute script run.
-var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+func latencyBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+}
 
 // Registry is where the collectors live, for tests and extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

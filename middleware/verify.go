@@ -178,7 +178,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		}
 	}
 	if len(scopeClaims) == 0 {
-		scopeClaims = defaultScopeClaims
+		scopeClaims = defaultScopeClaims()
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

@@ -205,7 +205,7 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time, scop
 
 // defaultScopeClaims are where RFC 9068 (scope) and Entra/Okta (scp) put
 // scopes.
-var defaultScopeClaims = []string{"scope", "scp"}
+func defaultScopeClaims() []string { return []string{"scope", "scp"} }
 
 // verifyScopes merges the scopes found in the named claims (default scope
 // and scp). A value may be a space-separated string or an array of strings
@@ -218,7 +218,7 @@ var defaultScopeClaims = []string{"scope", "scp"}
 // token; duplicates are dropped; the order is the claims' order.
 func verifyScopes(claims map[string]any, names ...string) []string {
 	if len(names) == 0 {
-		names = defaultScopeClaims
+		names = defaultScopeClaims()
 	}
 	var out []string
 	seen := map[string]bool{}

@@ -37,12 +37,13 @@ func (o editOptions) upstream() upstream.EditOptions {
 	}
 }
 
-var editModes = []any{"replace", "regex", "replace-block", "append", "prepend", "write"}
-
-var editRefine = map[string]prop{
-	"mode":             {enum: editModes},
-	"count":            {min: num(0), def: 0},
-	"validator_preset": {enum: []any{"nginx", "json", "python", "sh", "yaml", "systemd"}},
+// editRefine is built per use: a shared map could be changed by a caller.
+func editRefine() map[string]prop {
+	return map[string]prop{
+		"mode":             {enum: []any{"replace", "regex", "replace-block", "append", "prepend", "write"}},
+		"count":            {min: num(0), def: 0},
+		"validator_preset": {enum: []any{"nginx", "json", "python", "sh", "yaml", "systemd"}},
+	}
 }
 
 type editInput struct {
@@ -71,7 +72,7 @@ func editTool() tool {
 		Scope:       ScopeEdit,
 		Title:       "Edit a file",
 		Description: "Edit a file on the host without shell quoting: replace text, regex, replace a marked block, append, prepend or write the whole file. A backup is kept; dry_run and diff show the change first; a validator (e.g. validator_preset=nginx) can check the result before it is kept. Returns {ok, path, mode, output, returncode, command}.",
-	}, editRefine, outputSchema[upstream.EditResult](),
+	}, editRefine(), outputSchema[upstream.EditResult](),
 		func(in editInput) []any {
 			return []any{"path", truncate(in.Path, 300), "mode", in.Mode, "new_text_bytes", lenPtr(in.NewText),
 				"old_bytes", lenPtr(in.Old), "dry_run", in.DryRun, "sudo", in.Sudo}
@@ -173,7 +174,7 @@ func editUploadCompleteTool() tool {
 		Scope:       ScopeEdit,
 		Title:       "Apply a large edit",
 		Description: "Apply an edit prepared with sentinel_edit_upload_init and sentinel_edit_upload_file, with the same modes and options as sentinel_edit. The upload id works once.",
-	}, editRefine, outputSchema[upstream.EditResult](),
+	}, editRefine(), outputSchema[upstream.EditResult](),
 		func(in editUploadCompleteInput) []any {
 			return []any{"upload_id", truncate(in.UploadID, 80), "path", truncate(in.Path, 300), "mode", in.Mode, "dry_run", in.DryRun}
 		},

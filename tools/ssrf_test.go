@@ -80,7 +80,7 @@ func TestBlockedAddrIPv4Compatible(t *testing.T) {
 		}
 	}
 	if len(open) > 0 {
-		t.Skipf("HARDENING: blockedAddr treats %v as public (IPv4-compatible ::/96 and SIIT ::ffff:0:0/96 are not in blockedPrefixes, tools/fetch.go)", open)
+		t.Fatalf("blockedAddr treats %v as public (IPv4-compatible ::/96 and SIIT ::ffff:0:0/96 must be blocked)", open)
 	}
 }
 

@@ -31,7 +31,7 @@ const RelativePathRule = "builtin:relative-path"
 
 // defaultGroupClaims are where Keycloak, Entra, Okta, Authentik and
 // oidc-provider put group and role names.
-var defaultGroupClaims = []string{"groups", "roles", "realm_access.roles"}
+func defaultGroupClaims() []string { return []string{"groups", "roles", "realm_access.roles"} }
 
 // Tool is one tool the policy governs, with the JSON types of its
 // arguments ("string", "boolean", "integer", "number", "array", "object").
@@ -140,7 +140,7 @@ func Parse(data []byte, tools []Tool) (*Policy, error) {
 	}
 	claims := f.GroupClaims
 	if len(claims) == 0 {
-		claims = defaultGroupClaims
+		claims = defaultGroupClaims()
 	}
 	for _, c := range claims {
 		p.groupClaims = append(p.groupClaims, strings.Split(c, "."))
