@@ -280,17 +280,19 @@ func blockedAddr(a netip.Addr) bool {
 // blockedPrefixes are special-purpose ranges netip has no predicate for.
 func blockedPrefixes() []netip.Prefix {
 	return []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-		netip.MustParsePrefix("100.64.0.0/10"),  // CGNAT
-		netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-		netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-		netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
-		netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 can reach private IPv4
-		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-		netip.MustParsePrefix("2002::/16"),      // 6to4 embeds any IPv4
-		netip.MustParsePrefix("2001::/32"),      // Teredo
-		netip.MustParsePrefix("100::/64"),       // discard
-		netip.MustParsePrefix("2001:db8::/32"),  // documentation
-		netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
+		netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+		netip.MustParsePrefix("100.64.0.0/10"),   // CGNAT
+		netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+		netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+		netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+		netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 can reach private IPv4
+		netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+		netip.MustParsePrefix("2002::/16"),       // 6to4 embeds any IPv4
+		netip.MustParsePrefix("2001::/32"),       // Teredo
+		netip.MustParsePrefix("100::/64"),        // discard
+		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+		netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+		netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated) embeds any IPv4
+		netip.MustParsePrefix("::ffff:0:0:0/96"), // SIIT IPv4-translated
 	}
 }
