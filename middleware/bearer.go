@@ -15,7 +15,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
-// Leeway is the clock skew tolerated on exp, nbf and iat.
+// Leeway is the clock skew tolerated on exp, nbf and iat, by the verifier
+// and by go-sdk's expiry re-check alike.
 const Leeway = 60 * time.Second
 
 // BearerOptions configures [Bearer].

@@ -76,10 +76,11 @@ func ReadBody(max int64) func(http.Handler) http.Handler {
 			if r.Header.Get("Authorization") == "" {
 				limit = min(max, anonymousMaxBody)
 			}
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			r.Body.Close()
-			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+			_ = rc.SetReadDeadline(time.Time{})
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {

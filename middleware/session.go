@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
+
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
@@ -63,9 +65,9 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 			// a long first call or stream runs; undo it if go-sdk refuses the
 			// session, so unknown ids cannot fill the table.
 			claimed := subject != "" && len(sid) <= maxSessionIDLen && b.claim(sid, subject)
-			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
-			if r.Method == http.MethodDelete || rec.status == http.StatusNotFound || (claimed && rec.status >= 400) {
+			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			if status := ww.Status(); r.Method == http.MethodDelete || status == http.StatusNotFound || (claimed && status >= 400) {
 				b.forget(sid)
 			}
 		})
@@ -82,35 +84,6 @@ const (
 	sessionAnonymousOnOwned
 	sessionOtherOwner
 )
-
-// statusRecorder remembers the status code a handler wrote. It keeps
-// http.Flusher working for SSE responses.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type sessionOwner struct {
 	subject  string

@@ -24,9 +24,6 @@ import (
 // items 3, 7 and 8). They are constants, not settings, because every one of
 // them is a security trade-off the design already decided.
 const (
-	// verifyLeeway absorbs clock skew between the IdP and this host for
-	// exp, nbf and iat.
-	verifyLeeway = 60 * time.Second
 	// verifyRefetchEvery bounds how often an unknown kid may make us fetch
 	// the JWKS again, so a flood of forged kids cannot hammer the IdP.
 	verifyRefetchEvery = 10 * time.Second
@@ -321,7 +318,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 		if err != nil {
 			return nil, err
 		}
-		v.jwtCache.put(gen, key, info, exp.Add(verifyLeeway), now)
+		v.jwtCache.put(gen, key, info, exp.Add(Leeway), now)
 		return verifyCopy(info), nil
 	default:
 		via = "introspection"

@@ -133,13 +133,13 @@ func (v *Verifier) verifyTyp(h jose.Header) error {
 // false for introspection, where iss is optional (RFC 7662 §2.2).
 func (v *Verifier) verifyCheckClaims(c *verifyClaims, now time.Time, requireIss bool) (time.Time, error) {
 	exp := c.Expiration.AsTime()
-	if !exp.IsZero() && !now.Before(exp.Add(verifyLeeway)) {
+	if !exp.IsZero() && !now.Before(exp.Add(Leeway)) {
 		return exp, verifyReject("expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(verifyLeeway)) {
+	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(Leeway)) {
 		return exp, verifyReject("not valid before %s (nbf)", nbf.UTC().Format(time.RFC3339))
 	}
-	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(verifyLeeway)) {
+	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(Leeway)) {
 		return exp, verifyReject("issued in the future (iat %s)", iat.UTC().Format(time.RFC3339))
 	}
 	if (requireIss || c.Issuer != "") && !verifyIssuerMatch(c.Issuer, v.issuer) {

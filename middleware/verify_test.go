@@ -293,7 +293,7 @@ func TestVerifierCache(t *testing.T) {
 
 	// Inside the leeway after exp the cache still answers; past it the
 	// entry is dead and the token is rejected as on first sight.
-	clock.Advance(10*time.Second + verifyLeeway - time.Second)
+	clock.Advance(10*time.Second + Leeway - time.Second)
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}

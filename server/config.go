@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/server/devidp"
+
 	"github.com/caarlos0/env/v11"
 )
 
@@ -276,7 +278,7 @@ func checkURL(raw string, resource bool) string {
 	if resource && (u.RawQuery != "" || u.Fragment != "") {
 		return "must not contain a query or fragment"
 	}
-	if resource && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if resource && u.Scheme == "http" && !devidp.IsLoopback(u.Hostname()) {
 		return "must be https (plain http is allowed only for localhost)"
 	}
 	if resource && !plainPath(u.Path) {
@@ -298,14 +300,6 @@ func plainPath(p string) bool {
 		}
 	}
 	return !strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../")
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // MCPURL is the URL clients configure and the RFC 8707 resource identifier:

@@ -7,12 +7,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/pensados/sentinelx-mcp/server/devidp"
 
 	"github.com/go-chi/httplog/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -275,7 +276,7 @@ func (a *app) buildMetadata() error {
 func (a *app) ownOrigins() []string {
 	u, _ := url.Parse(a.cfg.ResourceURL)
 	out := []string{u.Scheme + "://" + u.Host}
-	if ip := net.ParseIP(a.cfg.Host); ip != nil && ip.IsLoopback() || a.cfg.Host == "localhost" {
+	if devidp.IsLoopback(a.cfg.Host) {
 		p := strconv.Itoa(a.cfg.Port)
 		out = append(out, "http://127.0.0.1:"+p, "http://localhost:"+p, "http://[::1]:"+p)
 	}

@@ -131,18 +131,16 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 			case errors.As(err, &pd):
 				outcome = "policy_denied"
 				res.Meta["policy_rule"] = pd.rule
-				attrs = append(attrs, "outcome", outcome)
 			case errors.As(err, &ue):
 				outcome = ue.Kind.String()
-				attrs = append(attrs, "outcome", outcome, "upstream_status", ue.Status)
 			case errors.As(err, &ie):
 				outcome = "invalid_input"
-				attrs = append(attrs, "outcome", outcome)
 			case errors.Is(err, errBusy):
 				outcome = "busy"
-				attrs = append(attrs, "outcome", outcome)
-			default:
-				attrs = append(attrs, "outcome", outcome)
+			}
+			attrs = append(attrs, "outcome", outcome)
+			if ue != nil {
+				attrs = append(attrs, "upstream_status", ue.Status)
 			}
 			if d.Observe != nil {
 				d.Observe(name, outcome, elapsed)

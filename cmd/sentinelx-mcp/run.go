@@ -104,15 +104,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on %s (MCP_HOST, MCP_PORT): %w", addr, err)
 	}
-	metricsDone := make(chan error, 1)
-	metricsDone <- nil
-	if cfg.MetricsAddr != "" {
+	metricsDone := make(chan error, 1) // the metrics listener's result, nil without one
+	if cfg.MetricsAddr == "" {
+		metricsDone <- nil
+	} else {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
 		}
-		<-metricsDone
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", deps.Metrics.Handler())
 		go func() {
