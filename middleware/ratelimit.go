@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -58,16 +57,7 @@ func RateLimit(opts RateLimitOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			msgs, _ := Messages(r.Context())
-			n := 0
-			var id json.RawMessage
-			for _, m := range msgs {
-				if m.Method == "tools/call" && opts.ScopeOf(m.Tool) != "" {
-					if n == 0 {
-						id = m.ID
-					}
-					n++
-				}
-			}
+			id, n, _ := protectedCalls(msgs, opts.ScopeOf)
 			subject := rateSubject(auth.TokenInfoFromContext(r.Context()))
 			if n == 0 || subject == "" {
 				next.ServeHTTP(w, r)

@@ -25,23 +25,7 @@ func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Han
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			msgs, _ := Messages(r.Context())
-			var needed []string
-			var id json.RawMessage
-			for _, m := range msgs {
-				if m.Method != "tools/call" {
-					continue
-				}
-				s := scopeOf(m.Tool)
-				if s == "" {
-					continue
-				}
-				if id == nil {
-					id = m.ID
-				}
-				if !slices.Contains(needed, s) {
-					needed = append(needed, s)
-				}
-			}
+			id, _, needed := protectedCalls(msgs, scopeOf)
 			if len(needed) == 0 {
 				next.ServeHTTP(w, r)
 				return
@@ -65,4 +49,28 @@ func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Han
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// protectedCalls picks the tools/call messages whose tool needs a scope:
+// the first one's id (for error bodies), how many there are, and the
+// distinct scopes they need, in order. The scope gate and the rate limit
+// must agree on what counts.
+func protectedCalls(msgs []Message, scopeOf ScopeFunc) (id json.RawMessage, n int, scopes []string) {
+	for _, m := range msgs {
+		if m.Method != "tools/call" {
+			continue
+		}
+		s := scopeOf(m.Tool)
+		if s == "" {
+			continue
+		}
+		if n == 0 {
+			id = m.ID
+		}
+		n++
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	return id, n, scopes
 }
