@@ -74,7 +74,8 @@ type app struct {
 	slots    *middleware.Concurrency // UPSTREAM_MAX_CONCURRENCY
 	policy   *policy.Store           // nil without POLICY_FILE
 
-	probe *probeCache // the agent probe shared by /readyz and the status page
+	probe *probeCache    // the agent probe shared by /readyz and the status page
+	build handlers.Build // read once: the binary's build info does not change
 
 	// streams is cancelled when the HTTP server begins shutting down, to
 	// end idle GET streams; in-flight calls are not affected.
@@ -191,6 +192,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		a.log.Warn("OIDC_EXPECTED_AUDIENCE is empty: tokens issued for any resource are accepted; set it to " + cfg.MCPURL())
 	}
 	a.probe = &probeCache{probe: a.up.Probe}
+	a.build = handlers.ReadBuild()
 	a.streams, a.closeStreams = context.WithCancel(context.WithoutCancel(ctx))
 	return &handler{Handler: a.routes(), closeStreams: a.closeStreams}, nil
 }
@@ -315,7 +317,7 @@ func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 	st := a.verifier.Status()
 	info := handlers.StatusInfo{
 		Version:      a.version,
-		Build:        handlers.ReadBuild(),
+		Build:        a.build,
 		Started:      a.started,
 		Stateful:     a.cfg.Stateful,
 		AuthRequired: a.cfg.AuthRequired,
