@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,7 +22,7 @@ func TestBase64PanicCrashesServer(t *testing.T) {
 		args map[string]any
 	}{
 		{"sentinel_upload_file", map[string]any{"target_path": "x.bin", "content_base64": "001="}},
-		{"sentinel_upload_chunk", map[string]any{"upload_id": "x", "index": 0, "chunk_base64": "001="}},
+		{"sentinel_upload_chunk", map[string]any{"upload_id": strings.Repeat("f", 32), "index": 0, "chunk_base64": "001="}},
 	} {
 		r := ts.callTool(t, tok, c.tool, c.args, 10*time.Second)
 		if !r.IsError {

@@ -385,7 +385,7 @@ func TestUploadChunked(t *testing.T) {
 	})
 	t.Run("bad input never reaches the agent", func(t *testing.T) {
 		n := e.rec.count()
-		e.fails(t, "sentinel_upload_complete", map[string]any{"upload_id": "x", "sha256": "nothex"}, "64 hex digits")
+		e.fails(t, "sentinel_upload_complete", map[string]any{"upload_id": strings.Repeat("f", 32), "sha256": "nothex"}, "64 hex digits")
 		e.fails(t, "sentinel_upload_chunk", map[string]any{"upload_id": "x", "index": -1, "chunk_base64": "eA=="}, "index")
 		e.fails(t, "sentinel_upload_init", map[string]any{"target_path": "x", "total_size": -5}, "total_size")
 		if e.rec.count() != n {

@@ -127,10 +127,10 @@ func editUploadFileTool() tool {
 		},
 		func(d *Deps) callFunc[editUploadFileInput] {
 			return func(ctx context.Context, in editUploadFileInput) (json.RawMessage, error) {
-				id := strings.TrimSpace(in.UploadID)
+				id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
 				switch {
-				case id == "":
-					return nil, inputError("upload_id is required")
+				case err != nil:
+					return nil, err
 				case in.Role != "new" && in.Role != "old":
 					return nil, inputError("role must be 'new' or 'old'")
 				case (in.ContentBase64 == "") == (in.InputFile == ""):
@@ -180,9 +180,9 @@ func editUploadCompleteTool() tool {
 		},
 		func(d *Deps) callFunc[editUploadCompleteInput] {
 			return func(ctx context.Context, in editUploadCompleteInput) (json.RawMessage, error) {
-				id := strings.TrimSpace(in.UploadID)
-				if id == "" {
-					return nil, inputError("upload_id is required")
+				id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
+				if err != nil {
+					return nil, err
 				}
 				if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
 					return nil, err

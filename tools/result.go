@@ -96,7 +96,12 @@ func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[I
 		ctx = upstream.WithCallerHeaders(ctx, who.headers())
 		ctx = context.WithValue(ctx, callerKey{}, who)
 		start := time.Now()
-		rule, err := authorize(d, spec, who, in)
+		// Arguments a rule could misread are refused before any rule runs.
+		var rule string
+		err := precheck(in)
+		if err == nil {
+			rule, err = authorize(d, spec, who, in)
+		}
 		if err == nil && d.RequireScopes && spec.Scope != "" && !slices.Contains(who.Scopes, spec.Scope) {
 			// The HTTP scope gate should have stopped this call; reaching
 			// here means a path around it (a decoder change in go-sdk, a

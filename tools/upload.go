@@ -126,10 +126,10 @@ func uploadChunkTool() tool {
 		},
 		func(d *Deps) callFunc[uploadChunkInput] {
 			return func(ctx context.Context, in uploadChunkInput) (json.RawMessage, error) {
-				id := strings.TrimSpace(in.UploadID)
+				id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
 				switch {
-				case id == "":
-					return nil, inputError("upload_id is required")
+				case err != nil:
+					return nil, err
 				case in.Index < 0:
 					return nil, inputError("index must be >= 0")
 				case in.ChunkBase64 == "":
@@ -169,9 +169,10 @@ func uploadCompleteTool() tool {
 		},
 		func(d *Deps) callFunc[uploadCompleteInput] {
 			return func(ctx context.Context, in uploadCompleteInput) (json.RawMessage, error) {
-				id, sum := strings.TrimSpace(in.UploadID), strings.TrimSpace(in.SHA256)
-				if id == "" {
-					return nil, inputError("upload_id is required")
+				sum := strings.TrimSpace(in.SHA256)
+				id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
+				if err != nil {
+					return nil, err
 				}
 				if sum != "" && !sha256Hex.MatchString(sum) {
 					return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
