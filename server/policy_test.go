@@ -98,9 +98,16 @@ func TestPolicyThroughServer(t *testing.T) {
 	}
 	before := ts.AgentCalls()
 	res, err = opsCS.CallTool(ctx, &mcp.CallToolParams{Name: "sentinel_edit",
-		Arguments: map[string]any{"path": "/etc/ssh/../ssh/sshd_config", "mode": "write", "new_text": "x"}})
+		Arguments: map[string]any{"path": "/etc/ssh/sshd_config", "mode": "write", "new_text": "x"}})
 	if err != nil || !res.IsError || !strings.Contains(textOf(res), `"no-ssh-edits"`) {
 		t.Fatalf("ops edit sshd_config: %v isError=%v %s", err, res.IsError, textOf(res))
+	}
+	// A path the kernel could resolve elsewhere (/var/run → /run) is
+	// refused before any rule runs.
+	res, err = opsCS.CallTool(ctx, &mcp.CallToolParams{Name: "sentinel_edit",
+		Arguments: map[string]any{"path": "/var/run/../etc/ssh/sshd_config", "mode": "write", "new_text": "x"}})
+	if err != nil || !res.IsError || !strings.Contains(textOf(res), "give the canonical absolute path") {
+		t.Fatalf("ops edit /var/run/../etc/ssh/sshd_config: %v isError=%v %s", err, res.IsError, textOf(res))
 	}
 	if ts.AgentCalls() != before {
 		t.Error("a denied call reached the agent")

@@ -31,7 +31,7 @@ type editOptions struct {
 func (o editOptions) upstream() upstream.EditOptions {
 	return upstream.EditOptions{
 		Sudo: o.Sudo, Pattern: o.Pattern, StartMarker: o.StartMarker, EndMarker: o.EndMarker, Count: o.Count,
-		Multiline: o.Multiline, Dotall: o.Dotall, InterpretEscapes: o.InterpretEscapes, BackupDir: o.BackupDir,
+		Multiline: o.Multiline, Dotall: o.Dotall, InterpretEscapes: o.InterpretEscapes, BackupDir: trimPtr(o.BackupDir),
 		Validator: o.Validator, ValidatorPreset: o.ValidatorPreset, Diff: o.Diff, DryRun: o.DryRun,
 		AllowNoChange: o.AllowNoChange, Create: o.Create,
 	}

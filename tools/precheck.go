@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
 
 // prechecked is implemented by tool inputs with arguments that must be
@@ -44,9 +46,68 @@ func checkUploadID(raw, from string) (string, error) {
 	return id, nil
 }
 
+// checkHostPath refuses a host path (path, backup_dir, cwd) that is not
+// canonical: "." or ".." segments, empty segments ("//") or a trailing
+// slash. The kernel resolves ".." after following symlinks, so
+// "/var/run/../etc/ssh/x" is /etc/ssh/x on a host where /var/run → /run,
+// while any lexical reading of it says /var/etc/ssh/x; rather than guess,
+// the caller is asked for the path itself. Empty means "not given".
+func checkHostPath(name, p string) error {
+	if p == "" {
+		return nil
+	}
+	if why := policy.PathProblem(p); why != "" {
+		return inputError(fmt.Sprintf("%s %q %s: give the canonical absolute path (no \".\" or \"..\" segments, no \"//\", no trailing slash; what `realpath` prints on the host)",
+			name, truncate(p, 300), why))
+	}
+	return nil
+}
+
+// checkTargetPath is checkHostPath for target_path, which is relative to
+// the agent's upload directory and may start with one "/".
+func checkTargetPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if why := policy.PathProblem("/" + strings.TrimPrefix(p, "/")); why != "" {
+		return inputError(fmt.Sprintf("target_path %q %s: give the path inside the upload directory without \".\" or \"..\" segments, \"//\" or a trailing slash (e.g. site/index.html)",
+			truncate(p, 300), why))
+	}
+	return nil
+}
+
+// trimPtr trims an optional string argument in place, so the policy and
+// the agent see the same value.
+func trimPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	t := strings.TrimSpace(*s)
+	return &t
+}
+
+func (in editInput) precheck() error {
+	if err := checkHostPath("path", strings.TrimSpace(in.Path)); err != nil {
+		return err
+	}
+	return in.editOptions.precheck()
+}
+
+func (o editOptions) precheck() error {
+	if o.BackupDir != nil {
+		return checkHostPath("backup_dir", strings.TrimSpace(*o.BackupDir))
+	}
+	return nil
+}
+
 func (in editUploadCompleteInput) precheck() error {
-	_, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
-	return err
+	if _, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init"); err != nil {
+		return err
+	}
+	if err := checkHostPath("path", strings.TrimSpace(in.Path)); err != nil {
+		return err
+	}
+	return in.editOptions.precheck()
 }
 
 func (in editUploadFileInput) precheck() error {
@@ -62,4 +123,15 @@ func (in uploadChunkInput) precheck() error {
 func (in uploadCompleteInput) precheck() error {
 	_, err := checkUploadID(in.UploadID, "sentinel_upload_init")
 	return err
+}
+
+func (in uploadFileInput) precheck() error { return checkTargetPath(strings.TrimSpace(in.TargetPath)) }
+
+func (in uploadInitInput) precheck() error { return checkTargetPath(strings.TrimSpace(in.TargetPath)) }
+
+func (in scriptInput) precheck() error {
+	if in.Cwd != nil {
+		return checkHostPath("cwd", strings.TrimSpace(*in.Cwd))
+	}
+	return nil
 }

@@ -62,7 +62,7 @@ func scriptTool() tool {
 					cleanup = *in.Cleanup
 				}
 				return agentJSON(d.Upstream.ScriptRun(ctx, upstream.ScriptRunRequest{
-					Interpreter: interp, Content: in.Content, Args: in.Args, Cwd: in.Cwd,
+					Interpreter: interp, Content: in.Content, Args: in.Args, Cwd: trimPtr(in.Cwd),
 					Timeout: timeout, Sudo: in.Sudo, Cleanup: &cleanup, Filename: in.Filename, Env: in.Env,
 				}))
 			}

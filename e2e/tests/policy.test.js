@@ -155,13 +155,22 @@ test('group ops cannot edit /etc/ssh/sshd_config, however the path is spelled', 
   const ops = await connect(await tokenFor(CLIENTS.ops));
   await names(ops);
   const before = seen.length;
-  for (const p of ['/etc/ssh/sshd_config', '/etc/./ssh/sshd_config', '/etc/nginx/../ssh/sshd_config', '//etc/ssh//sshd_config']) {
-    const r = await ops.callTool({
-      name: 'sentinel_edit', arguments: { path: p, mode: 'write', new_text: 'PermitRootLogin yes\n', create: true },
-    }, undefined, CALL);
+  const edit = (p) => ops.callTool({
+    name: 'sentinel_edit', arguments: { path: p, mode: 'write', new_text: 'PermitRootLogin yes\n', create: true },
+  }, undefined, CALL);
+  for (const p of ['/etc/ssh/sshd_config', ' /etc/ssh/sshd_config ']) {
+    const r = await edit(p);
     assert.equal(r.isError, true, `${p}: ${JSON.stringify(r)}`);
     assert.match(textOf(r), /denied by policy rule "no-ssh-edits": sshd is managed by configuration management/);
     assert.equal(r._meta?.policy_rule, 'no-ssh-edits');
+  }
+  // Spellings the kernel could resolve elsewhere (/var/run → /run, then ..)
+  // are refused before any rule runs: the caller is asked for the real path.
+  for (const p of ['/var/run/../etc/ssh/sshd_config', '/etc/./ssh/sshd_config', '/etc/nginx/../ssh/sshd_config', '//etc/ssh//sshd_config', '/etc/ssh/']) {
+    const r = await edit(p);
+    assert.equal(r.isError, true, `${p}: ${JSON.stringify(r)}`);
+    assert.match(textOf(r), /give the canonical absolute path/, p);
+    assert.equal(r._meta?.policy_rule, undefined);
   }
   assert.equal(seen.length, before, 'no denied call reached the agent');
   assert.ok(!fs.existsSync(path.join(agent.sandbox, 'etc/ssh/sshd_config')), 'the file was not written');

@@ -69,6 +69,8 @@ func TestDocsExamplesDecide(t *testing.T) {
 		{"web-services", web, "sentinel_upload_chunk", map[string]any{"upload_id": "u", "index": float64(0)}, true},
 		{"nobody-edits-ssh", admin, "sentinel_edit", map[string]any{"path": "/home/bob/.ssh/authorized_keys"}, false},
 		{"nobody-edits-ssh", admin, "sentinel_edit", map[string]any{"path": "/etc/hosts"}, true},
+		// /var/run → /run: the kernel opens /etc/ssh/sshd_config.
+		{"nobody-edits-ssh", admin, "sentinel_edit", map[string]any{"path": "/var/run/../etc/ssh/sshd_config"}, false},
 		{"nobody-edits-ssh", admin, "sentinel_restart", map[string]any{"service": "sentinelx"}, false},
 		{"nobody-edits-ssh", admin, "sentinel_script_run", map[string]any{"interpreter": "bash"}, false},
 		{"nobody-edits-ssh", listed, "sentinel_script_run", map[string]any{"interpreter": "bash"}, true},

@@ -53,7 +53,8 @@ type Caller struct {
 // Decision is the outcome of [Policy.Decide].
 type Decision struct {
 	Allow bool
-	// Rule names the rule that decided, [DefaultRule] or [RelativePathRule].
+	// Rule names the rule that decided, [DefaultRule], [RelativePathRule]
+	// or [NonCanonicalRule].
 	Rule string
 	// Message explains a denial to the caller; empty when allowed.
 	Message string
@@ -294,9 +295,8 @@ func (p *Policy) Decide(c *Caller, tool string, args map[string]any) Decision {
 	if args == nil {
 		args = map[string]any{}
 	}
-	if rel := normalize(t, p.fill[tool], p.ints[tool], args); rel != "" && !p.relativePaths {
-		return Decision{Rule: RelativePathRule, Message: fmt.Sprintf(
-			"%s must be an absolute path: a relative path is resolved by the agent and cannot be checked against the authorization policy", rel)}
+	if d := normalize(t, p.fill[tool], p.ints[tool], args, p.relativePaths); d != nil {
+		return *d
 	}
 	act := p.activation(c, tool, args)
 	for _, r := range p.byTool[tool] {

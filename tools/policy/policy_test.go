@@ -99,11 +99,18 @@ func TestDecide(t *testing.T) {
 		{"ssh edit denied before the admin grant (order)", root, "sentinel_edit", map[string]any{"path": "/etc/ssh/sshd_config"}, false, "no-ssh-edits"},
 		{"admin edits elsewhere", root, "sentinel_edit", map[string]any{"path": "/etc/hosts"}, true, "admins"},
 		{"ssh edit via upload complete", root, "sentinel_edit_upload_complete", map[string]any{"path": "/etc/ssh/sshd_config", "upload_id": "x"}, false, "no-ssh-edits"},
-		{"dot segment cannot dodge", alice, "sentinel_edit", map[string]any{"path": "/etc/./ssh/sshd_config"}, false, "no-ssh-edits"},
-		{"dot-dot cannot dodge", alice, "sentinel_edit", map[string]any{"path": "/etc/foo/../ssh/sshd_config"}, false, "no-ssh-edits"},
-		{"double slash cannot dodge", alice, "sentinel_edit", map[string]any{"path": "//etc//ssh/"}, false, "no-ssh-edits"},
+		{"dot segment refused", alice, "sentinel_edit", map[string]any{"path": "/etc/./ssh/sshd_config"}, false, policy.NonCanonicalRule},
+		{"dot-dot refused", alice, "sentinel_edit", map[string]any{"path": "/etc/foo/../ssh/sshd_config"}, false, policy.NonCanonicalRule},
+		// /var/run → /run on systemd hosts: the kernel reads /etc/ssh/sshd_config,
+		// path.Clean reads /var/etc/ssh/sshd_config, and no-ssh-edits would not apply.
+		{"symlink + dot-dot refused", root, "sentinel_edit", map[string]any{"path": "/var/run/../etc/ssh/sshd_config"}, false, policy.NonCanonicalRule},
+		{"double slash refused", alice, "sentinel_edit", map[string]any{"path": "//etc//ssh/x"}, false, policy.NonCanonicalRule},
+		{"trailing slash refused", alice, "sentinel_edit", map[string]any{"path": "/etc/ssh/"}, false, policy.NonCanonicalRule},
+		{"backup_dir dot-dot refused", root, "sentinel_edit", map[string]any{"path": "/etc/hosts", "backup_dir": "/tmp/../etc/cron.d"}, false, policy.NonCanonicalRule},
+		{"cwd dot-dot refused", alice, "sentinel_script_run", map[string]any{"cwd": "/tmp/.."}, false, policy.NonCanonicalRule},
+		{"target_path dot-dot refused", root, "sentinel_upload_init", map[string]any{"target_path": "www/../../etc/x"}, false, policy.NonCanonicalRule},
 		{"padding cannot dodge", alice, "sentinel_edit", map[string]any{"path": " /etc/ssh/sshd_config "}, false, "no-ssh-edits"},
-		{"climbing out of an allowed dir", alice, "sentinel_edit", map[string]any{"path": "/var/www/../../etc/shadow"}, false, policy.DefaultRule},
+		{"climbing out of an allowed dir", alice, "sentinel_edit", map[string]any{"path": "/var/www/../../etc/shadow"}, false, policy.NonCanonicalRule},
 		{"sibling prefix is not under", alice, "sentinel_edit", map[string]any{"path": "/etc/nginx-evil/x"}, false, policy.DefaultRule},
 		{"/etc/sshd is not /etc/ssh", root, "sentinel_edit", map[string]any{"path": "/etc/sshd"}, true, "admins"},
 		{"relative path refused", root, "sentinel_edit", map[string]any{"path": "ssh/sshd_config"}, false, policy.RelativePathRule},
@@ -133,7 +140,7 @@ func TestDecide(t *testing.T) {
 			if d.Allow != tt.allow || d.Rule != tt.rule {
 				t.Fatalf("Decide = %+v, want allow=%v rule=%q", d, tt.allow, tt.rule)
 			}
-			if !d.Allow && !strings.Contains(d.Message, tt.rule) && tt.rule != policy.RelativePathRule {
+			if !d.Allow && !strings.Contains(d.Message, tt.rule) && !strings.HasPrefix(tt.rule, "builtin:") {
 				t.Errorf("denial message %q does not name rule %q", d.Message, tt.rule)
 			}
 		})
@@ -193,10 +200,11 @@ func TestCELEnvironment(t *testing.T) {
 		{`args.timeout <= 60`, "sentinel_script_run", map[string]any{"timeout": float64(300)}, false},
 		{`args.args.size() == 0`, "sentinel_script_run", nil, true}, // absent → zero value
 		{`args.env.size() == 0 && args.cwd == ""`, "sentinel_script_run", nil, true},
-		{`args["path"] == "/etc/hosts"`, "sentinel_edit", map[string]any{"path": "/etc/./hosts"}, true},
+		{`args["path"] == "/etc/hosts"`, "sentinel_edit", map[string]any{"path": " /etc/hosts\n"}, true},
 		{`clean("/a/b/../c") == "/a/c"`, "sentinel_state", nil, true},
 		{`args.target_path.under("/www")`, "sentinel_upload_file", map[string]any{"target_path": "www/site/index.html"}, true},
-		{`args.target_path == "/www/x"`, "sentinel_upload_init", map[string]any{"target_path": "//www/./x"}, true},
+		{`args.target_path == "/www/x"`, "sentinel_upload_init", map[string]any{"target_path": " www/x"}, true},
+		{`args.target_path == "/www/x"`, "sentinel_upload_init", map[string]any{"target_path": "/www/x"}, true},
 		{`args.target_path.under("/www")`, "sentinel_upload_file", map[string]any{"target_path": "www/../etc/passwd"}, false},
 		{`args.cmd.isSimpleCommand()`, "sentinel_exec", map[string]any{"cmd": "ls -la /tmp"}, true},
 		{`args.cmd.isSimpleCommand()`, "sentinel_exec", map[string]any{"cmd": "ls `id`"}, false},
@@ -345,3 +353,22 @@ func TestCleanPathFastPath(t *testing.T) {
 }
 
 func cleanRef(p string) string { return path.Clean(p) }
+
+func TestPathProblem(t *testing.T) {
+	for p, want := range map[string]string{
+		"": "", "/": "", "/etc/ssh/sshd_config": "", "etc/x": "", "/.ssh": "", "/a/..b/c...": "",
+		"/var/run/../etc/ssh/sshd_config": `".."`, "/etc/./ssh": `"."`, "./x": `"."`, "..": `".."`,
+		"//etc": "empty segment", "/etc//ssh": "empty segment", "/etc/ssh/": "slash", "a/": "slash", "/..": `".."`,
+	} {
+		got := policy.PathProblem(p)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("PathProblem(%q) = %q, want %q", p, got, want)
+		}
+		// A canonical absolute path is its own path.Clean: rules that
+		// compare it lexically see what the kernel is asked for, up to
+		// symlinks.
+		if got == "" && strings.HasPrefix(p, "/") && path.Clean(p) != p {
+			t.Errorf("%q passes but cleans to %q", p, path.Clean(p))
+		}
+	}
+}
