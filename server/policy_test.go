@@ -27,8 +27,14 @@ rules:
   - name: ops-web
     effect: allow
     groups: [ops]
-    tools: [sentinel_service, sentinel_restart, sentinel_edit, sentinel_state]
+    tools: [sentinel_service, sentinel_restart, sentinel_state]
     when: '!has(args.service) || args.service == "nginx"'
+  - name: ops-edit
+    effect: allow
+    groups: [ops]
+    tools: [sentinel_edit]
+    when: args.validator == "" && args.validator_preset == "" && args.backup_dir == ""
+    unconstrained_args: [path]
 `
 
 func writePolicy(t *testing.T, body string) string {
@@ -109,6 +115,18 @@ func TestPolicyThroughServer(t *testing.T) {
 	if err != nil || !res.IsError || !strings.Contains(textOf(res), "give the canonical absolute path") {
 		t.Fatalf("ops edit /var/run/../etc/ssh/sshd_config: %v isError=%v %s", err, res.IsError, textOf(res))
 	}
+	// A grant of edits does not hand out the validator (a shell command
+	// the edit helper runs) or the backup directory.
+	for _, extra := range []map[string]any{{"validator": "sh -c id {file}"}, {"backup_dir": "/etc/cron.d"}} {
+		args := map[string]any{"path": "/etc/nginx/nginx.conf", "mode": "write", "new_text": "x"}
+		for k, v := range extra {
+			args[k] = v
+		}
+		res, err = opsCS.CallTool(ctx, &mcp.CallToolParams{Name: "sentinel_edit", Arguments: args})
+		if err != nil || !res.IsError || !strings.Contains(textOf(res), "default-deny") {
+			t.Fatalf("ops edit with %v: %v isError=%v %s", extra, err, res.IsError, textOf(res))
+		}
+	}
 	if ts.AgentCalls() != before {
 		t.Error("a denied call reached the agent")
 	}
@@ -118,11 +136,11 @@ func TestPolicyThroughServer(t *testing.T) {
 
 	code, rb := ts.readyz()
 	pc := rb.Checks["policy"]
-	if code != http.StatusOK || !pc.OK || pc.Detail["rules"] != float64(2) || pc.Detail["file"] != file || pc.Detail["last_error"] != nil {
+	if code != http.StatusOK || !pc.OK || pc.Detail["rules"] != float64(3) || pc.Detail["file"] != file || pc.Detail["last_error"] != nil {
 		t.Fatalf("/readyz %d policy check %+v", code, pc)
 	}
 	page := string(ts.do(ts.request(http.MethodGet, "/", nil)).body)
-	for _, want := range []string{`id="h-policy"`, file, `<span class="badge ok">2</span>`, `id="filter-tools"`} {
+	for _, want := range []string{`id="h-policy"`, file, `<span class="badge ok">3</span>`, `id="filter-tools"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
@@ -143,7 +161,7 @@ func TestPolicyThroughServer(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if pc := rb.Checks["policy"]; !pc.OK || pc.Detail["rules"] != float64(2) || !strings.Contains(pc.Detail["last_error"].(string), "effect must be allow or deny") {
+	if pc := rb.Checks["policy"]; !pc.OK || pc.Detail["rules"] != float64(3) || !strings.Contains(pc.Detail["last_error"].(string), "effect must be allow or deny") {
 		t.Errorf("policy check after a bad reload: %+v", pc)
 	}
 	page = string(ts.do(ts.request(http.MethodGet, "/", nil)).body)

@@ -75,13 +75,31 @@ func argTypes(s *jsonschema.Schema) map[string]string {
 	return out
 }
 
+// guardedArgs are, per tool, the arguments that run code or pick where
+// files go: an allow rule must constrain each of them or grant it by
+// name (policy.Tool.Guarded). upload_id is not among them: it is checked
+// against the agent's id format before any rule runs and cannot name a
+// place. file_url picks what is written, not where.
+func guardedArgs() map[string][]string {
+	edit := []string{"path", "backup_dir", "validator", "validator_preset"}
+	return map[string][]string{
+		"sentinel_exec":                 {"cmd"},
+		"sentinel_edit":                 edit,
+		"sentinel_edit_upload_complete": edit,
+		"sentinel_upload_file":          {"target_path"},
+		"sentinel_upload_init":          {"target_path"},
+		"sentinel_script_run":           {"content", "interpreter", "args", "env", "cwd"},
+	}
+}
+
 // PolicyTools are the tools a policy governs (every tool with a scope)
 // with their arguments, for [policy.Parse].
 func (t *Table) PolicyTools() []policy.Tool {
 	var out []policy.Tool
+	guarded := guardedArgs()
 	for _, tl := range t.tools {
 		if tl.Scope != "" {
-			out = append(out, policy.Tool{Name: tl.Name, Args: tl.args})
+			out = append(out, policy.Tool{Name: tl.Name, Args: tl.args, Guarded: guarded[tl.Name]})
 		}
 	}
 	return out

@@ -39,6 +39,8 @@ rules:
     effect: allow
     groups: [ops]
     tools: [sentinel_edit]
+    when: args.validator == "" && args.validator_preset == "" && args.backup_dir == ""
+    unconstrained_args: [path]
   - name: readers
     effect: allow
     tools: [sentinel_state, sentinel_capabilities, sentinel_help]
@@ -347,5 +349,23 @@ func TestListFilterMarksPrivate(t *testing.T) {
 	lr := res.(*mcp.ListToolsResult)
 	if len(lr.Tools) != 1 || lr.Tools[0].Name != "ping" || lr.CacheScope != "private" {
 		t.Fatalf("filtered = %+v", lr)
+	}
+}
+
+// TestGuardedArgsExist: every guarded argument names a real argument of
+// its tool (a typo would make the guard unsatisfiable), and the tools
+// that can run code or write files all have guards.
+func TestGuardedArgsExist(t *testing.T) {
+	want := map[string]bool{"sentinel_exec": true, "sentinel_edit": true, "sentinel_edit_upload_complete": true,
+		"sentinel_upload_file": true, "sentinel_upload_init": true, "sentinel_script_run": true}
+	for _, pt := range tools.New(tools.Deps{}).PolicyTools() {
+		if want[pt.Name] != (len(pt.Guarded) > 0) {
+			t.Errorf("%s guards %v", pt.Name, pt.Guarded)
+		}
+		for _, a := range pt.Guarded {
+			if _, ok := pt.Args[a]; !ok {
+				t.Errorf("%s: guarded %q is not an argument", pt.Name, a)
+			}
+		}
 	}
 }

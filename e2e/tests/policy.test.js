@@ -36,7 +36,9 @@ rules:
     effect: allow
     groups: [ops]
     tools: [sentinel_edit]
-    when: args.path.under(["/etc/nginx", "/var/www"])
+    when: >
+      args.path.under(["/etc/nginx", "/var/www"]) &&
+      args.validator == "" && args.validator_preset == "" && args.backup_dir == ""
   - name: readers
     effect: allow
     groups: [ops, auditor]
@@ -180,12 +182,22 @@ test('group ops cannot edit /etc/ssh/sshd_config, however the path is spelled', 
     name: 'sentinel_edit', arguments: { path: '/etc/nginx/conf.d/policy-e2e.conf', mode: 'write', new_text: 'listen 80;\n', create: true },
   }, undefined, CALL);
   assert.ok(!ok.isError, textOf(ok));
-  // … and nothing else: stopping nginx and restarting docker fall to the default.
-  for (const [name, args] of [['sentinel_service', { service: 'nginx', action: 'stop' }], ['sentinel_restart', { service: 'docker' }]]) {
+  // … and nothing else: stopping nginx, restarting docker, or the same edit
+  // with a validator command or a backup directory of the caller's choosing
+  // fall to the default.
+  const sneaky = { path: '/etc/nginx/conf.d/policy-e2e.conf', mode: 'write', new_text: 'listen 81;\n' };
+  for (const [name, args] of [
+    ['sentinel_service', { service: 'nginx', action: 'stop' }], ['sentinel_restart', { service: 'docker' }],
+    ['sentinel_edit', { ...sneaky, validator: "sh -c 'id > /tmp/pwned' {file}" }],
+    ['sentinel_edit', { ...sneaky, backup_dir: '/etc/cron.d' }],
+  ]) {
+    const n = seen.length;
     const r = await ops.callTool({ name, arguments: args }, undefined, CALL);
     assert.equal(r.isError, true, JSON.stringify(r));
     assert.match(textOf(r), /default-deny/);
+    assert.equal(seen.length, n, `${name} ${JSON.stringify(args)} reached the agent`);
   }
+  assert.ok(!fs.existsSync(path.join(agent.sandbox, 'etc/cron.d/policy-e2e.conf')), 'no backup in cron.d');
 });
 
 test('a hidden tool stays refused when called anyway', async () => {

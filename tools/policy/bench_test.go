@@ -24,15 +24,15 @@ func fiftyRules(worst bool) string {
 			group, tool = "ops", "sentinel_edit"
 		}
 		when := map[string]string{
-			"sentinel_exec":    `args.cmd.commandIn(["journalctl -u", "systemctl status"])`,
+			"sentinel_exec":    `args.cmd.commandIn(["journalctl -u /^[a-z0-9@._-]+$/", "systemctl status /^[a-z0-9@._-]+$/"])`,
 			"sentinel_service": `args.action in ["status", "reload"] && args.service.glob(["nginx", "php*"])`,
-			"sentinel_edit":    fmt.Sprintf(`args.path.under("/srv/app%d") && !args.sudo`, i),
+			"sentinel_edit":    fmt.Sprintf(`args.path.under("/srv/app%d") && !args.sudo && args.validator == "" && args.validator_preset == "" && args.backup_dir == ""`, i),
 			"sentinel_restart": `args.service == "nginx"`,
 			"sentinel_state":   `"sentinelx:state" in scopes`,
 		}[tool]
 		fmt.Fprintf(&b, "  - {name: r%d, effect: allow, groups: [%s], tools: [%s], when: '%s'}\n", i, group, tool, when)
 	}
-	b.WriteString(`  - {name: ops-web, effect: allow, groups: [ops], tools: [sentinel_edit], when: 'args.path.under(["/etc/nginx", "/var/www"]) && !args.sudo'}` + "\n")
+	b.WriteString(`  - {name: ops-web, effect: allow, groups: [ops], tools: [sentinel_edit], when: 'args.path.under(["/etc/nginx", "/var/www"]) && !args.sudo && args.validator == "" && args.validator_preset == "" && args.backup_dir == ""'}` + "\n")
 	return b.String()
 }
 

@@ -20,6 +20,7 @@ import (
 // command lines), on top of CEL's standard library and ext.Strings.
 func newEnv() (*cel.Env, error) {
 	str, list := cel.StringType, cel.ListType(cel.StringType)
+	cache := &patternCache{}
 	return cel.NewEnv(
 		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("tool", cel.StringType),
@@ -59,17 +60,20 @@ func newEnv() (*cel.Env, error) {
 				}))),
 		cel.Function("commandIn",
 			cel.MemberOverload("string_commandIn_list", []*cel.Type{str, list}, cel.BoolType,
-				cel.BinaryBinding(func(s, prefixes ref.Val) ref.Val {
-					words, ok := simpleCommand(string(s.(types.String)))
-					if !ok {
-						return types.False
-					}
-					return anyString(prefixes, func(p string) bool { return hasWordPrefix(words, strings.Fields(p)) })
+				cel.BinaryBinding(func(s, entries ref.Val) ref.Val {
+					return commandIn(cache, s, entries, func(e ref.Val) ([]string, bool) {
+						w, ok := e.(types.String)
+						return strings.Fields(string(w)), ok
+					})
+				})),
+			cel.MemberOverload("string_commandIn_list_list", []*cel.Type{str, cel.ListType(list)}, cel.BoolType,
+				cel.BinaryBinding(func(s, entries ref.Val) ref.Val {
+					return commandIn(cache, s, entries, stringsOf)
 				}))),
 		cel.Function("isSimpleCommand",
 			cel.MemberOverload("string_isSimpleCommand", []*cel.Type{str}, cel.BoolType,
 				cel.UnaryBinding(func(s ref.Val) ref.Val {
-					_, ok := simpleCommand(string(s.(types.String)))
+					_, ok := splitCommand(string(s.(types.String)))
 					return types.Bool(ok)
 				}))),
 	)
@@ -141,34 +145,51 @@ func under(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
-// shellSpecial are the characters that let one `bash -lc` string run more
-// than one command or read/write files of its choosing: separators, pipes,
-// substitutions, redirections, subshells. The agent runs sentinel_exec's
-// cmd through bash after a raw string-prefix check, so "systemctl status
-// nginx; rm -rf /" passes its allowlist; commandIn refuses it.
-const shellSpecial = ";&|`$<>()\n\r\x00"
-
-// simpleCommand splits cmd into words when it is one simple command.
-func simpleCommand(cmd string) ([]string, bool) {
-	if strings.ContainsAny(cmd, shellSpecial) {
-		return nil, false
+// commandIn reports whether cmd is one of the entries, each a whole
+// command line pattern (see argvPattern). words turns an entry into its
+// words; a malformed entry is an evaluation error (the call is denied).
+func commandIn(cache *patternCache, cmd, entries ref.Val, words func(ref.Val) ([]string, bool)) ref.Val {
+	argv, ok := splitCommand(string(cmd.(types.String)))
+	if !ok {
+		return types.False
 	}
-	words := strings.Fields(cmd)
-	return words, len(words) > 0
-}
-
-// hasWordPrefix compares whole words: prefix "ls" does not admit "lsblk"
-// (the agent's own check would).
-func hasWordPrefix(words, prefix []string) bool {
-	if len(prefix) == 0 || len(prefix) > len(words) {
-		return false
+	lister, ok := entries.(traits.Lister)
+	if !ok {
+		return types.NewErr("commandIn: want a list")
 	}
-	for i, p := range prefix {
-		if words[i] != p {
-			return false
+	n, _ := lister.Size().(types.Int)
+	for i := types.Int(0); i < n; i++ {
+		w, ok := words(lister.Get(i))
+		if !ok {
+			return types.NewErr("commandIn: want a list of strings or of lists of strings")
+		}
+		p, err := cache.get(w)
+		if err != nil {
+			return types.NewErr("commandIn: %v", err)
+		}
+		if p.match(argv) {
+			return types.True
 		}
 	}
-	return true
+	return types.False
+}
+
+// stringsOf converts a CEL list of strings.
+func stringsOf(v ref.Val) ([]string, bool) {
+	l, ok := v.(traits.Lister)
+	if !ok {
+		return nil, false
+	}
+	n, _ := l.Size().(types.Int)
+	out := make([]string, 0, int(n))
+	for i := types.Int(0); i < n; i++ {
+		s, ok := l.Get(i).(types.String)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, string(s))
+	}
+	return out, true
 }
 
 // activation resolves the variables of one evaluation. Values are
@@ -242,6 +263,7 @@ type refs struct {
 	whole  bool // args used other than as args.x / args["x"] (e.g. args.size())
 	fields []string
 	read   []string // fields and those only tested with has()
+	values []string // read as values (args.x, args["x"]), whether or not also tested
 }
 
 func argRefs(a *cel.Ast) refs {
@@ -283,6 +305,7 @@ func argRefs(a *cel.Ast) refs {
 	}))
 	r.whole = idents > named
 	r.read = slices.Clone(r.fields)
+	r.values = slices.Clone(r.fields)
 	for f := range tested {
 		if !slices.Contains(r.read, f) {
 			r.read = append(r.read, f)
@@ -315,16 +338,49 @@ func checkConstants(a *cel.Ast) error {
 				if !strings.HasPrefix(s, "/") {
 					err = fmt.Errorf("under: %q is not an absolute path", s)
 				}
-			case "commandIn":
-				if len(strings.Fields(s)) == 0 {
-					err = fmt.Errorf("commandIn: empty command prefix")
-				} else if strings.ContainsAny(s, shellSpecial) {
-					err = fmt.Errorf("commandIn: prefix %q holds shell operators and can never match", s)
+			}
+		}
+		if c.FunctionName() == "commandIn" {
+			for _, words := range literalCommands(c.Args()[0]) {
+				if _, cerr := compileArgv(words); cerr != nil {
+					err = fmt.Errorf("commandIn: %q: %w", strings.Join(words, " "), cerr)
 				}
 			}
 		}
 	}))
 	return err
+}
+
+// literalCommands are the literal entries of a commandIn list: a string is
+// split on blanks, a list of strings is taken word by word.
+func literalCommands(e ast.Expr) [][]string {
+	if e.Kind() != ast.ListKind {
+		return nil
+	}
+	var out [][]string
+	for _, el := range e.AsList().Elements() {
+		switch el.Kind() {
+		case ast.LiteralKind:
+			if s, ok := el.AsLiteral().(types.String); ok {
+				out = append(out, strings.Fields(string(s)))
+			}
+		case ast.ListKind:
+			var words []string
+			for _, w := range el.AsList().Elements() {
+				if w.Kind() != ast.LiteralKind {
+					words = nil
+					break
+				}
+				if s, ok := w.AsLiteral().(types.String); ok {
+					words = append(words, string(s))
+				}
+			}
+			if words != nil {
+				out = append(out, words)
+			}
+		}
+	}
+	return out
 }
 
 func literalStrings(e ast.Expr) []string {

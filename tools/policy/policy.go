@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -39,6 +40,11 @@ func defaultGroupClaims() []string { return []string{"groups", "roles", "realm_a
 type Tool struct {
 	Name string
 	Args map[string]string
+	// Guarded are the arguments that run code or pick where files go
+	// (a validator command, a backup directory, a script, a path). An allow
+	// rule covering the tool must read each of them in its when, or name it
+	// in unconstrained_args: a grant never hands them out by omission.
+	Guarded []string
 }
 
 // Caller is who makes a call, from the verified token.
@@ -85,6 +91,9 @@ type fileRule struct {
 	Groups      []string `yaml:"groups"`
 	Tools       []string `yaml:"tools"` // names or path.Match globs
 	When        string   `yaml:"when"`  // CEL, must be bool
+	// UnconstrainedArgs are guarded arguments (Tool.Guarded) an allow rule
+	// grants with any value, on purpose; "*" names all of them.
+	UnconstrainedArgs []string `yaml:"unconstrained_args"`
 }
 
 // Policy is a compiled policy file.
@@ -234,7 +243,7 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 		}
 	}
 	if strings.TrimSpace(fr.When) == "" {
-		return r, refs{}, nil
+		return r, refs{}, p.checkGuarded(fr, applies, refs{})
 	}
 	ast, iss := env.Compile(fr.When)
 	if iss.Err() != nil {
@@ -259,6 +268,9 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 	if err := checkConstants(ast); err != nil {
 		return nil, refs{}, fmt.Errorf("when: %w", err)
 	}
+	if err := p.checkGuarded(fr, applies, ar); err != nil {
+		return nil, refs{}, err
+	}
 	// The cost limit bounds an operator's rule that ranges over a large
 	// argument (macros over a 16 MiB string): such a call is denied, not
 	// allowed to pin a CPU.
@@ -273,6 +285,47 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 		}
 	}
 	return r, ar, nil
+}
+
+// checkGuarded refuses an allow rule that would grant a guarded argument
+// (one that runs code or picks where files go) without saying so: each
+// must be read in when — the rule then decides on its value — or be named
+// in unconstrained_args. Deny rules take nothing away by omission and are
+// not checked.
+func (p *Policy) checkGuarded(fr fileRule, applies []string, ar refs) error {
+	all := slices.Contains(fr.UnconstrainedArgs, "*")
+	guarded := map[string]bool{}
+	for _, name := range applies {
+		for _, a := range p.tools[name].Guarded {
+			guarded[a] = true
+		}
+	}
+	if len(fr.UnconstrainedArgs) > 0 && !strings.EqualFold(fr.Effect, "allow") {
+		return errors.New("unconstrained_args: only allow rules grant arguments")
+	}
+	for _, a := range fr.UnconstrainedArgs {
+		if a != "*" && !guarded[a] {
+			return fmt.Errorf("unconstrained_args: %q is not a guarded argument of any tool the rule covers (%s)",
+				a, strings.Join(slices.Sorted(maps.Keys(guarded)), ", "))
+		}
+	}
+	if all || !strings.EqualFold(fr.Effect, "allow") {
+		return nil
+	}
+	for _, name := range applies {
+		var open []string
+		for _, a := range p.tools[name].Guarded {
+			if !slices.Contains(ar.values, a) && !slices.Contains(fr.UnconstrainedArgs, a) {
+				open = append(open, "args."+a)
+			}
+		}
+		if len(open) > 0 {
+			return fmt.Errorf("allows %s without constraining %s (arguments that run code or pick where files go): "+
+				"test each in when (e.g. %s == \"\"), or name it in unconstrained_args to grant any value on purpose",
+				name, strings.Join(open, ", "), open[0])
+		}
+	}
+	return nil
 }
 
 // Rules is the number of rules.

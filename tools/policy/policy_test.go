@@ -44,6 +44,7 @@ rules:
   - name: admins
     effect: allow
     groups: [admin]
+    unconstrained_args: ["*"]
   - name: ops-services
     effect: allow
     groups: [ops]
@@ -58,16 +59,21 @@ rules:
     effect: allow
     groups: [ops]
     tools: [sentinel_edit]
-    when: args.path.under(["/etc/nginx", "/var/www"]) && !args.sudo
+    when: >
+      args.path.under(["/etc/nginx", "/var/www"]) && !args.sudo &&
+      args.validator == "" && args.validator_preset == "" && args.backup_dir == ""
   - name: ops-exec
     effect: allow
     groups: [ops]
     tools: [sentinel_exec]
-    when: args.cmd.commandIn(["systemctl status", "journalctl -u", "df", "uptime"])
+    when: >
+      args.cmd.commandIn(["systemctl status /^[a-z0-9][a-z0-9@._-]*$/", "journalctl -u /^[a-z0-9][a-z0-9@._-]*$/",
+                          "df", "df -h", "uptime"])
   - name: scripts-alice-only
     effect: allow
     subjects: [alice]
     tools: [sentinel_script_run]
+    unconstrained_args: [content, interpreter, args, env, cwd]
   - name: readers
     effect: allow
     groups: [ops, dev, auditor]
@@ -166,13 +172,13 @@ func TestDenialMessages(t *testing.T) {
 func TestRuleOrder(t *testing.T) {
 	allowFirst := mustParse(t, `
 rules:
-  - {name: ops-all, effect: allow, groups: [ops]}
+  - {name: ops-all, effect: allow, groups: [ops], unconstrained_args: ["*"]}
   - {name: no-exec, effect: deny, tools: [sentinel_exec]}
 `)
 	denyFirst := mustParse(t, `
 rules:
   - {name: no-exec, effect: deny, tools: [sentinel_exec]}
-  - {name: ops-all, effect: allow, groups: [ops]}
+  - {name: ops-all, effect: allow, groups: [ops], unconstrained_args: ["*"]}
 `)
 	exec := map[string]any{"cmd": "uptime"}
 	if d := allowFirst.Decide(alice, "sentinel_exec", exec); !d.Allow || d.Rule != "ops-all" {
@@ -215,7 +221,7 @@ func TestCELEnvironment(t *testing.T) {
 		Claims: map[string]any{"groups": []any{"ops"}}}
 	for _, tt := range tests {
 		t.Run(tt.when, func(t *testing.T) {
-			p := mustParse(t, "rules:\n  - name: r\n    effect: allow\n    tools: ["+tt.tool+"]\n    when: '"+strings.ReplaceAll(tt.when, "'", "''")+"'\n")
+			p := mustParse(t, "rules:\n  - name: r\n    effect: allow\n    tools: ["+tt.tool+"]\n    unconstrained_args: ['*']\n    when: '"+strings.ReplaceAll(tt.when, "'", "''")+"'\n")
 			if d := p.Decide(c, tt.tool, tt.args); d.Allow != tt.allow {
 				t.Fatalf("Decide = %+v, want allow=%v", d, tt.allow)
 			}
@@ -231,6 +237,7 @@ rules:
     when: claims.department == "x"
   - name: all
     effect: allow
+    unconstrained_args: ["*"]
 `)
 	d := p.Decide(alice, "sentinel_state", nil)
 	if d.Allow || d.Rule != "bad-claim" || !strings.Contains(d.Message, "could not be evaluated") {
@@ -239,7 +246,7 @@ rules:
 }
 
 func TestAllowRelativePaths(t *testing.T) {
-	p := mustParse(t, "allow_relative_paths: true\nrules: [{name: all, effect: allow}]\n")
+	p := mustParse(t, "allow_relative_paths: true\nrules: [{name: all, effect: allow, unconstrained_args: ['*']}]\n")
 	if d := p.Decide(alice, "sentinel_edit", map[string]any{"path": "x"}); !d.Allow {
 		t.Fatalf("Decide = %+v", d)
 	}
@@ -249,7 +256,7 @@ func TestGroupClaims(t *testing.T) {
 	p := mustParse(t, `
 group_claims: [team, "urn:zitadel:iam:org:project:roles"]
 rules:
-  - {name: ops, effect: allow, groups: [ops]}
+  - {name: ops, effect: allow, groups: [ops], unconstrained_args: ["*"]}
 `)
 	for _, claims := range []map[string]any{
 		{"team": []any{"x", "ops"}},
@@ -294,7 +301,7 @@ func TestMayCall(t *testing.T) {
 	q := mustParse(t, `
 rules:
   - {name: no-scripts-for-dev, effect: deny, tools: [sentinel_script_run], when: '"dev" in groups'}
-  - {name: all, effect: allow}
+  - {name: all, effect: allow, unconstrained_args: ["*"]}
 `)
 	if q.MayCall(bob, "sentinel_script_run") {
 		t.Error("a caller-only deny did not hide the tool")
@@ -314,7 +321,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo top-level", "rule: []", "field rule not found"},
 		{"bad effect", "rules: [{name: a, effect: permit}]", `rule "a": effect must be allow or deny`},
 		{"no name", "rules: [{effect: allow}]", "rule 1: name is required"},
-		{"duplicate", "rules: [{name: a, effect: allow}, {name: a, effect: deny}]", `rule "a": duplicate name`},
+		{"duplicate", "rules: [{name: a, effect: deny}, {name: a, effect: deny}]", `rule "a": duplicate name`},
 		{"unknown tool", "rules: [{name: a, effect: allow, tools: [sentinel_exce]}]", `rule "a": tools: "sentinel_exce" names no tool`},
 		{"ping is not governed", "rules: [{name: a, effect: allow, tools: [ping]}]", `"ping" names no tool`},
 		{"bad glob", "rules: [{name: a, effect: allow, tools: ['sentinel_[']}]", "bad pattern"},
@@ -336,7 +343,7 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 	// has() is how a rule asks about an argument some tools lack.
-	mustParse(t, "rules: [{name: a, effect: deny, when: 'has(args.path) && args.path.under(\"/etc/ssh\")'}, {name: b, effect: allow}]")
+	mustParse(t, "rules: [{name: a, effect: deny, when: 'has(args.path) && args.path.under(\"/etc/ssh\")'}, {name: b, effect: allow, unconstrained_args: ['*']}]")
 }
 
 func TestCleanPathFastPath(t *testing.T) {

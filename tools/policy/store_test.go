@@ -15,7 +15,7 @@ import (
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
 
-const allowAll = "rules:\n  - {name: all, effect: allow}\n"
+const allowAll = "rules:\n  - {name: all, effect: allow, unconstrained_args: [\"*\"]}\n"
 const denyAll = "rules:\n  - {name: nobody, effect: deny}\n"
 
 type syncBuf struct {
