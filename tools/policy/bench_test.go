@@ -47,7 +47,7 @@ func benchDecide(b *testing.B, worst bool) {
 	cpu0 := cpuTime()
 	for b.Loop() {
 		// A fresh map per call, as the tool handler builds one.
-		args := map[string]any{"path": "/etc/nginx/./conf.d/site.conf", "mode": "replace", "sudo": false}
+		args := map[string]any{"path": "/etc/nginx/conf.d/site.conf", "mode": "replace", "sudo": false}
 		if d := p.Decide(c, "sentinel_edit", args); !d.Allow || d.Rule != "ops-web" {
 			b.Fatalf("%+v", d)
 		}
