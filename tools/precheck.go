@@ -63,15 +63,27 @@ func checkHostPath(name, p string) error {
 	return nil
 }
 
+// agentTempDir is where the agent keeps pending uploads, inside its upload
+// directory (UPSTREAM.md §4.12): TMP/<id>/meta.json holds the upload's
+// absolute destination, so a file uploaded over it redirects that upload
+// anywhere on the host (§7 item 4).
+const agentTempDir = ".sentinelx_uploads"
+
 // checkTargetPath is checkHostPath for target_path, which is relative to
-// the agent's upload directory and may start with one "/".
+// the agent's upload directory and may start with one "/". The agent's own
+// temp directory inside it is refused.
 func checkTargetPath(p string) error {
 	if p == "" {
 		return nil
 	}
-	if why := policy.PathProblem("/" + strings.TrimPrefix(p, "/")); why != "" {
+	rooted := "/" + strings.TrimPrefix(p, "/")
+	if why := policy.PathProblem(rooted); why != "" {
 		return inputError(fmt.Sprintf("target_path %q %s: give the path inside the upload directory without \".\" or \"..\" segments, \"//\" or a trailing slash (e.g. site/index.html)",
 			truncate(p, 300), why))
+	}
+	if first, _, _ := strings.Cut(rooted[1:], "/"); first == agentTempDir {
+		return inputError(fmt.Sprintf("target_path %q is inside the agent's temporary upload directory (%s/), where pending uploads keep their metadata; choose another directory",
+			truncate(p, 300), agentTempDir))
 	}
 	return nil
 }

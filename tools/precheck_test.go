@@ -97,6 +97,14 @@ func TestNonCanonicalHostPaths(t *testing.T) {
 		}
 	}
 	e.fails(t, "sentinel_upload_file", map[string]any{"target_path": "www/../../etc/x", "content_base64": "eA=="}, `has a ".." segment`)
+	// The agent's pending uploads keep their destination in
+	// .sentinelx_uploads/<id>/meta.json: overwriting it redirects the upload
+	// anywhere on the host.
+	for _, p := range []string{".sentinelx_uploads/" + id + "/meta.json", "/.sentinelx_uploads/x", ".sentinelx_uploads"} {
+		e.fails(t, "sentinel_upload_file", map[string]any{"target_path": p, "content_base64": "eA==", "overwrite": true},
+			"inside the agent's temporary upload directory")
+		e.fails(t, "sentinel_upload_init", map[string]any{"target_path": p, "total_size": 1}, "inside the agent's temporary upload directory")
+	}
 	if got := e.rec.count(); got != n {
 		t.Fatalf("%d calls with non-canonical paths reached the agent", got-n)
 	}
@@ -110,6 +118,7 @@ func TestNonCanonicalHostPaths(t *testing.T) {
 		t.Errorf("agent got cwd %v", rq.JSON["cwd"])
 	}
 	e.ok(t, "sentinel_upload_file", map[string]any{"target_path": "/site/a.txt", "content_base64": "eA=="})
+	e.ok(t, "sentinel_upload_file", map[string]any{"target_path": "site/.sentinelx_uploads", "content_base64": "eA=="})
 }
 
 // TestSymlinkDotDotDodgesNoLonger reproduces the finding: on a systemd
