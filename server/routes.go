@@ -51,7 +51,7 @@ func (a *app) routes() http.Handler {
 		middleware.RateLimit(middleware.RateLimitOptions{
 			Rate: a.cfg.RateLimit, ScopeOf: a.table.ScopeOf, OnLimited: a.metrics.RateLimited, Logger: a.log,
 		}),
-		middleware.BoundResponse(middleware.ResponseOptions{MaxBytes: a.cfg.MaxResponseBytes, Stall: a.writeStall}),
+		middleware.BoundResponse(middleware.ResponseOptions{MaxBytes: a.cfg.MaxResponseBytes}),
 	)
 	r.Handle("/mcp", mcpChain.Handler(a.mcpHandler()))
 

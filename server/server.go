@@ -49,9 +49,6 @@ type Deps struct {
 	// Reload, when non-nil, delivers reload requests (main wires SIGHUP to
 	// it): POLICY_FILE is read again on each. Signals stay main's business.
 	Reload <-chan os.Signal
-	// WriteStall bounds one write to a client on /mcp: a client that stops
-	// reading for this long loses its answer. 0 means 30 s; tests shorten it.
-	WriteStall time.Duration
 }
 
 // NewMetrics builds the Prometheus collectors for [Deps.Metrics], in a
@@ -76,8 +73,6 @@ type app struct {
 	metrics  *middleware.Metrics
 	slots    *middleware.Concurrency // UPSTREAM_MAX_CONCURRENCY
 	policy   *policy.Store           // nil without POLICY_FILE
-
-	writeStall time.Duration // Deps.WriteStall
 
 	probe *probeCache    // the agent probe shared by /readyz and the status page
 	build handlers.Build // read once: the binary's build info does not change
@@ -114,8 +109,6 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		up:      d.Upstream,
 		metrics: d.Metrics,
 		slots:   middleware.NewConcurrency(cfg.UpstreamMaxConcurrency),
-
-		writeStall: d.WriteStall,
 	}
 	if a.metrics == nil {
 		a.metrics = middleware.NewMetrics(d.Version)
