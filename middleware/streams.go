@@ -124,21 +124,20 @@ func (s *streamCount) acquire(key string, max, perClient int) (release func(), w
 // watchIdle calls cancel once last (UnixNano of the latest write) is idle
 // old, checking again whenever a write moved it. stop ends the watch.
 func watchIdle(ctx context.Context, last *atomic.Int64, idle time.Duration, cancel func()) (stop func()) {
+	var mu sync.Mutex // guards t and stopped: stop must win over a reschedule
 	var t *time.Timer
-	var mu sync.Mutex // guards t against stop racing a reschedule
-	var check func()
-	check = func() {
-		if ctx.Err() != nil {
-			return
-		}
+	stopped := false
+	check := func() {
 		left := idle - time.Since(time.Unix(0, last.Load()))
 		if left <= 0 {
 			cancel()
 			return
 		}
 		mu.Lock()
-		t.Reset(left)
-		mu.Unlock()
+		defer mu.Unlock()
+		if !stopped && ctx.Err() == nil {
+			t.Reset(left)
+		}
 	}
 	mu.Lock()
 	t = time.AfterFunc(idle, check)
@@ -146,6 +145,7 @@ func watchIdle(ctx context.Context, last *atomic.Int64, idle time.Duration, canc
 	return func() {
 		mu.Lock()
 		defer mu.Unlock()
+		stopped = true
 		t.Stop()
 	}
 }

@@ -215,14 +215,18 @@ func TestListenStreams(t *testing.T) {
 	// Idle streams end (MCP_STREAM_IDLE_TIMEOUT=1s): reading each to its
 	// end returns; ctx (30 s) is only the bound that keeps a failure from
 	// hanging the test.
+	// With a token, listen works: the first frame is the acknowledgement.
 	var wg sync.WaitGroup
-	var ended atomic.Int32
+	var ended, acked atomic.Int32
 	for _, r := range open {
 		wg.Add(1)
 		go func(r *http.Response) {
 			defer wg.Done()
 			sc := bufio.NewScanner(r.Body)
 			for sc.Scan() {
+				if strings.Contains(sc.Text(), "notifications/subscriptions/acknowledged") {
+					acked.Add(1)
+				}
 			}
 			if ctx.Err() == nil {
 				ended.Add(1)
@@ -230,6 +234,9 @@ func TestListenStreams(t *testing.T) {
 		}(r)
 	}
 	wg.Wait()
+	if n := acked.Load(); n != int32(len(open)) {
+		t.Errorf("%d of %d listen streams with a token carried the acknowledgement", n, len(open))
+	}
 	if n := ended.Load(); n != int32(len(open)) {
 		t.Fatalf("%d of %d idle listen streams ended before the 30 s bound", n, len(open))
 	}
