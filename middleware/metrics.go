@@ -73,7 +73,7 @@ func NewMetrics(version string) *Metrics {
 		}, []string{"outcome"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sentinelx_rate_limited_total",
-			Help: "Requests refused with 429 by the per-subject rate limit.",
+			Help: "Requests refused with 429: the per-subject rate limit, the anonymous per-address limit, or a stream cap.",
 		}),
 		agentInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sentinelx_upstream_in_flight",
@@ -166,7 +166,8 @@ func (m *Metrics) KeysFetched(outcome string) {
 	m.keyFetches.WithLabelValues(outcome).Inc()
 }
 
-// RateLimited records one request refused by [RateLimit].
+// RateLimited records one request refused by [RateLimit], [AnonLimit] or
+// [StreamLimit].
 func (m *Metrics) RateLimited() {
 	if m == nil {
 		return

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"golang.org/x/time/rate"
 	"io"
 	"log/slog"
 	"net/http"
@@ -138,9 +137,10 @@ type Verifier struct {
 
 	jwtCache   *verifyCache // flushed whenever the key set changes
 	introCache *verifyCache
-	// introLimit bounds introspection calls for tokens not in introCache;
-	// introRejected remembers inactive answers briefly.
-	introLimit    *rate.Limiter
+	// introLimit bounds introspection calls for tokens not in introCache,
+	// per client address and in total (verify_limit.go); introRejected
+	// remembers inactive answers briefly.
+	introLimit    *introLimiter
 	introRejected *rejectCache
 }
 
@@ -218,7 +218,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		discovered:    cfg.JWKSURI != "" && (!wantsIntro || cfg.IntrospectionURL != ""),
 		jwtCache:      newVerifyCache(verifyCacheMax),
 		introCache:    newVerifyCache(verifyCacheMax),
-		introLimit:    rate.NewLimiter(introspectRate, 2*introspectRate),
+		introLimit:    newIntroLimiter(now),
 		introRejected: newRejectCache(verifyCacheMax, introspectCacheTTL),
 	}, nil
 }
@@ -329,19 +329,25 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 		if v.introRejected.seen(key, now) {
 			return nil, verifyReject("inactive token (cached answer)")
 		}
-		if v.wantsIntro && !v.introLimit.Allow() {
+		addr := ClientKey(ctx)
+		if v.wantsIntro {
 			// Junk opaque tokens must not turn the bridge into an amplifier
-			// against the IdP; cached good tokens are unaffected.
-			return nil, verifyReject("introspection rate limit reached (%g calls/s)", float64(v.introLimit.Limit()))
+			// against the IdP, nor spend the budget of real users; cached
+			// good tokens are unaffected.
+			if err := v.introLimit.allow(addr, key, now); err != nil {
+				return nil, err
+			}
 		}
 		gen := v.introCache.generation()
 		info, until, err := v.verifyIntrospect(ctx, token, now)
 		if err != nil {
 			if errors.Is(err, errInactive) {
 				v.introRejected.add(key, now)
+				v.introLimit.inactive(addr)
 			}
 			return nil, err
 		}
+		v.introLimit.active(addr, key, info.Expiration, now)
 		v.introCache.put(gen, key, info, until, now)
 		return verifyCopy(info), nil
 	}

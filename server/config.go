@@ -46,6 +46,16 @@ type Config struct {
 	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp (RESOURCE_URL's host and loopback are always accepted)"`
 	AllowedOrigins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," help:"extra browser origins accepted on /mcp (use null to allow Origin: null)"`
 
+	// Limits on what a client can make the server do without a token, and
+	// on long-lived streams; see config_anon.go and docs/SECURITY.md.
+	TrustedProxies      []string `env:"TRUSTED_PROXIES" envSeparator:"," envDefault:"127.0.0.0/8,::1" help:"reverse proxies (CIDR/address list) whose X-Forwarded-For/X-Real-IP name the client for per-address limits; loopback = the nginx on this host; none trusts nobody"`
+	MaxBatch            int      `env:"MCP_MAX_BATCH" envDefault:"10" help:"most JSON-RPC messages in one /mcp request (2025-03-26 batches); more get one error, nothing processed"`
+	MaxResponseBytes    int64    `env:"MCP_MAX_RESPONSE_BYTES" envDefault:"33554432" help:"largest answer to one /mcp POST in bytes (a whole batch; listen and GET streams excluded)"`
+	AnonRateLimit       float64  `env:"ANON_RATE_LIMIT" envDefault:"20" help:"JSON-RPC messages per second without a token, per client address (burst twice that; all addresses together 10 times that); 0 disables"`
+	MaxStreams          int      `env:"MCP_MAX_STREAMS" envDefault:"512" help:"long-lived streams (GET, subscriptions/listen) open at once in total"`
+	MaxStreamsPerClient int      `env:"MCP_MAX_CLIENT_STREAMS" envDefault:"32" help:"long-lived streams open at once per client address"`
+	StreamIdleTimeout   Duration `env:"MCP_STREAM_IDLE_TIMEOUT" envDefault:"5m" help:"a long-lived stream that sends nothing for this long is ended (Go duration or seconds)"`
+
 	UploadURLAllow     []string `env:"UPLOAD_URL_ALLOW" envSeparator:"," help:"https URL prefixes sentinel_upload_file may download from; empty disables file_url"`
 	EditUploadLocalDir string   `env:"EDIT_UPLOAD_LOCAL_DIR" help:"directory sentinel_edit_upload_file may read input_file from; empty disables input_file"`
 
@@ -241,6 +251,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":

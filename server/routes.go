@@ -33,7 +33,9 @@ func (a *app) routes() http.Handler {
 	}
 	mcpChain := chi.Chain(
 		middleware.Guard(middleware.GuardOptions{Hosts: a.allowedHosts(), Origins: a.ownOrigins()}),
+		middleware.ClientAddr(a.cfg.trustedProxies()),
 		middleware.ReadBody(a.cfg.MaxBodyBytes),
+		middleware.MaxBatch(a.cfg.MaxBatch),
 		middleware.Bearer(middleware.BearerOptions{
 			Verify: func(ctx context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
 				return a.verifier.Verify(ctx, tok)
@@ -43,11 +45,13 @@ func (a *app) routes() http.Handler {
 			Logger:     a.log,
 			Debug:      a.cfg.AuthDebug,
 		}),
+		a.anonLimits(ch),
 		middleware.Scopes(a.table.ScopeOf, ch, a.log),
 		bindSessions,
 		middleware.RateLimit(middleware.RateLimitOptions{
 			Rate: a.cfg.RateLimit, ScopeOf: a.table.ScopeOf, OnLimited: a.metrics.RateLimited, Logger: a.log,
 		}),
+		middleware.BoundResponse(middleware.ResponseOptions{MaxBytes: a.cfg.MaxResponseBytes}),
 	)
 	r.Handle("/mcp", mcpChain.Handler(a.mcpHandler()))
 
