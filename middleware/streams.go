@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
 // StreamOptions configures [StreamLimit].
@@ -22,8 +20,6 @@ type StreamOptions struct {
 	// Idle is MCP_STREAM_IDLE_TIMEOUT: a stream that has written nothing
 	// for this long is ended (clients reconnect or listen again).
 	Idle time.Duration
-	// Challenger answers an anonymous subscriptions/listen.
-	Challenger Challenger
 	// OnLimited, when set, is called for every refused stream (metrics).
 	OnLimited func()
 	// Logger receives one line per refused stream. If nil, nothing is logged.
@@ -36,11 +32,12 @@ type StreamOptions struct {
 // likes, and neither carries anything this server ever sends (its tools
 // never change while it runs), so:
 //
-//   - subscriptions/listen needs a token, like GET (which [Bearer] already
-//     refuses without one): anonymously it would be an unlimited, free way
-//     to hold server resources;
 //   - at most Max streams are open at once, and PerClient per client
-//     address; over either, 429 with Retry-After;
+//     address; over either, 429 with Retry-After. Anonymous listen streams
+//     count like any other: the MCP spec lets any client listen, and a bare
+//     go-sdk server answers it anonymously, so the bridge does too (the
+//     conformance comparison must not lose to it), but an address can hold
+//     only its share and every stream is bounded in time;
 //   - a stream idle for Idle is ended.
 //
 // It runs after [Bearer] and [ClientAddr]; other requests pass untouched.
@@ -57,10 +54,6 @@ func StreamLimit(opts StreamOptions) func(http.Handler) http.Handler {
 				return
 			}
 			id := firstID(r.Context())
-			if auth.TokenInfoFromContext(r.Context()) == nil {
-				opts.Challenger.Missing(w, id, nil)
-				return
-			}
 			key := ClientKey(r.Context())
 			release, which := s.acquire(key, opts.Max, opts.PerClient)
 			if release == nil {

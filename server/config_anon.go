@@ -45,13 +45,13 @@ func (c Config) trustedProxies() []netip.Prefix {
 
 // anonLimits is the per-client-address part of the /mcp chain, after the
 // token is known: the anonymous message rate, then the stream caps.
-func (a *app) anonLimits(ch middleware.Challenger) func(http.Handler) http.Handler {
+func (a *app) anonLimits() func(http.Handler) http.Handler {
 	anon := middleware.AnonLimit(middleware.AnonLimitOptions{
 		Rate: a.cfg.AnonRateLimit, OnLimited: a.metrics.RateLimited, Logger: a.log,
 	})
 	streams := middleware.StreamLimit(middleware.StreamOptions{
 		Max: a.cfg.MaxStreams, PerClient: a.cfg.MaxStreamsPerClient, Idle: time.Duration(a.cfg.StreamIdleTimeout),
-		Challenger: ch, OnLimited: a.metrics.RateLimited, Logger: a.log,
+		OnLimited: a.metrics.RateLimited, Logger: a.log,
 	})
 	return func(next http.Handler) http.Handler { return anon(streams(next)) }
 }

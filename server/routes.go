@@ -45,7 +45,7 @@ func (a *app) routes() http.Handler {
 			Logger:     a.log,
 			Debug:      a.cfg.AuthDebug,
 		}),
-		a.anonLimits(ch),
+		a.anonLimits(),
 		middleware.Scopes(a.table.ScopeOf, ch, a.log),
 		bindSessions,
 		middleware.RateLimit(middleware.RateLimitOptions{
