@@ -180,6 +180,13 @@ func (c *Client) do(ctx context.Context, cl call, out any) (json.RawMessage, err
 	}
 	defer resp.Body.Close()
 
+	// A declared length over the cap is refused before reading a byte:
+	// nothing is buffered and no deadline is spent on a body that would be
+	// thrown away.
+	if resp.ContentLength > c.max {
+		return nil, c.fail(cl, &Error{Kind: KindTooLarge, Status: resp.StatusCode,
+			Detail: "response exceeds " + formatBytes(c.max)})
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
 	if err != nil {
 		return nil, c.fail(cl, c.transportError(ctx, cctx, timeout, err, true))

@@ -213,6 +213,34 @@ func TestOversizedResponse(t *testing.T) {
 			t.Errorf("got %v", ue)
 		}
 	})
+	t.Run("declared length over the cap, body never sent", func(t *testing.T) {
+		t.Parallel()
+		// The agent announces 2 KiB and then stalls: the answer is refused on
+		// its Content-Length alone, without waiting for (or buffering) the body.
+		release := make(chan struct{})
+		defer close(release)
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "2048")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		defer s.Close()
+		c, err := upstream.New(upstream.Options{BaseURL: s.URL, MaxResponseBytes: 1024, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err = c.State(ctx)
+		ue := asError(t, err)
+		if ue.Kind != upstream.KindTooLarge || ue.Detail != "response exceeds 1 KiB" {
+			t.Errorf("got %v", ue)
+		}
+	})
 	t.Run("agent huge fault, default cap", func(t *testing.T) {
 		t.Parallel()
 		srv := agenttest.Start(t, agenttest.Options{Token: testToken})
