@@ -111,7 +111,7 @@ func New(o Options) (*IdP, error) {
 		id: DevClientID, secret: p.devSecret, name: "sentinelx-mcp dev",
 		appType: op.ApplicationTypeWeb, authMethod: oidc.AuthMethodBasic,
 		grants: []oidc.GrantType{oidc.GrantTypeClientCredentials},
-		scopes: p.scopes, issuedAt: time.Now(), loginURL: p.issuer + pathConsent,
+		scopes: p.scopes, known: p.knownScopes(), issuedAt: time.Now(), loginURL: p.issuer + pathConsent,
 	})
 	if p.handler, err = p.routes(); err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func (p *IdP) routes() (http.Handler, error) {
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,
-		SupportedScopes:       append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...),
+		SupportedScopes:       p.knownScopes(),
 	}
 	if _, err := rand.Read(cfg.CryptoKey[:]); err != nil {
 		return nil, err

@@ -153,7 +153,7 @@ func (p *IdP) newClient(req registration) (*client, *registration, error) {
 	now := time.Now()
 	c := &client{
 		id: rand32(), name: out.ClientName, appType: app, authMethod: method,
-		redirects: slices.Clone(out.RedirectURIs), grants: grants, scopes: scopes,
+		redirects: slices.Clone(out.RedirectURIs), grants: grants, scopes: scopes, known: p.knownScopes(),
 		issuedAt: now, loginURL: p.issuer + pathConsent,
 	}
 	out.ClientID, out.ClientIDIssuedAt = c.id, now.Unix()
@@ -169,7 +169,7 @@ func (p *IdP) newClient(req registration) (*client, *registration, error) {
 // none requested (or none known) means every scope. RFC 7591 §2 lets the
 // server replace what it will not grant.
 func (p *IdP) clientScopes(requested string) []string {
-	all := append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...)
+	all := p.knownScopes()
 	var out []string
 	for _, s := range strings.Fields(requested) {
 		if slices.Contains(all, s) && !slices.Contains(out, s) {
@@ -180,6 +180,11 @@ func (p *IdP) clientScopes(requested string) []string {
 		return all
 	}
 	return out
+}
+
+// knownScopes is every scope this server grants: OpenID's and the tools'.
+func (p *IdP) knownScopes() []string {
+	return append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...)
 }
 
 // checkRedirect applies the redirect URI rules of the application type

@@ -89,7 +89,7 @@ func (s *opServer) Authorize(_ context.Context, r *op.ClientRequest[oidc.AuthReq
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
 	if len(d.Scopes) == 0 {
-		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is allowed for this client")
+		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is known to this server (known: %s)", strings.Join(s.idp.knownScopes(), " "))
 	}
 	aud, err := s.idp.audience(r.Form["resource"], nil)
 	if err != nil {
@@ -163,9 +163,11 @@ func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRe
 	if len(scopes) == 0 {
 		scopes = slices.DeleteFunc(slices.Clone(c.scopes), isOIDCScope)
 	}
+	// No user approves this grant, so the registered scopes are the ceiling
+	// (an operator's choice at registration), unlike the code grant.
 	for _, sc := range scopes {
-		if !c.IsScopeAllowed(sc) || isOIDCScope(sc) {
-			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
+		if !c.registered(sc) || isOIDCScope(sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not registered for this client (client_credentials grants only registered scopes)", sc)
 		}
 	}
 	aud, err := s.idp.audience(r.Form["resource"], nil)
