@@ -207,8 +207,8 @@ func (p *IdP) checkRedirect(app op.ApplicationType, raw string) error {
 		if !IsLoopback(u.Hostname()) {
 			return badRedirect("%q: the dev authorization server approves every request, so redirect URIs must be on this machine (localhost, 127.0.0.1 or [::1])", raw)
 		}
-		if strings.HasPrefix(raw, p.issuer+"/") || raw == p.issuer {
-			return badRedirect("%q points into the authorization server itself", raw)
+		if p.intoAS(u) {
+			return badRedirect("%q points into the authorization server itself (%s)", raw, p.issuer)
 		}
 		return nil
 	default:
@@ -220,6 +220,29 @@ func (p *IdP) checkRedirect(app op.ApplicationType, raw string) error {
 		}
 		return nil
 	}
+}
+
+// intoAS reports whether the http(s) URL u would reach this server: a
+// loopback host on the issuer's port. Hosts are compared as the machine
+// resolves them, not as strings, so localhost, 127.0.0.1 and [::1] (and
+// the port a scheme implies) are all caught, whichever the issuer names.
+func (p *IdP) intoAS(u *url.URL) bool {
+	iss, err := url.Parse(p.issuer)
+	if err != nil {
+		return true
+	}
+	return IsLoopback(u.Hostname()) && effectivePort(u) == effectivePort(iss)
+}
+
+// effectivePort is u's port, or the one its scheme implies.
+func effectivePort(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
