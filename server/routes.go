@@ -26,7 +26,7 @@ func (a *app) routes() http.Handler {
 	r.Use(a.metrics.Instrument)
 	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}))
 
-	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL}
+	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL, KnownScopes: a.table.Scopes()}
 	var bindSessions func(http.Handler) http.Handler = passThrough
 	if a.cfg.Stateful {
 		bindSessions = middleware.BindSessions(middleware.SessionOptions{IdleTTL: sessionTimeout + time.Minute, Challenger: ch})

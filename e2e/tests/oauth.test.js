@@ -263,10 +263,17 @@ describe('scope gate (step-up)', () => {
     const c = parseChallenge(www);
     assert.equal(c?.scheme, 'Bearer', www);
     assert.equal(c.params.error, 'insufficient_scope', www);
-    assert.equal(c.params.scope, 'sentinelx:exec', www);
+    // 2025-11-25 (B9): the scopes the token holds that this server knows, plus the missing one.
+    assert.equal(c.params.scope, 'sentinelx:state sentinelx:exec', www);
     assert.equal(c.params.resource_metadata, prmUrl(), `B8: resource_metadata in the 403: ${www}`);
     for (const [k, n] of Object.entries(c.count)) assert.equal(n, 1, `B10: ${k} appears once: ${www}`);
     assertJsonRpcError(r, 42, 'Missing required scope: sentinelx:exec');
+
+    // 2026-07-28: accumulating is the client's job; only the missing scope is named.
+    const r26 = await postMcp(s.bridge.mcpUrl, toolCallBody(43, 'sentinel_exec', { cmd: 'uptime' }), { token: t, protocolVersion: '2026-07-28' });
+    assert.equal(r26.status, 403, r26.text);
+    assert.equal(parseChallenge(r26.headers.get('www-authenticate'))?.params.scope, 'sentinelx:exec', r26.headers.get('www-authenticate'));
+    assertJsonRpcError(r26, 43, 'Missing required scope: sentinelx:exec');
 
     const after = await postMcp(s.bridge.mcpUrl, toolCallBody(2, 'sentinel_state'), { token: t });
     const n1 = after.messages.find((m) => m.id === 2)?.result?.structuredContent?.total_executions;
