@@ -148,7 +148,11 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	issuer := "http://" + idpLn.Addr().String()
 	forced := map[string]string{
 		"MCP_HOST": host, "MCP_PORT": strconv.Itoa(bridgeLn.Addr().(*net.TCPAddr).Port),
-		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp",
+		// Both resources this bridge publishes: the path-form PRM's (the MCP
+		// URL) and the root PRM's (the base URL, RFC 9728 §3.3), which
+		// clients that fall back to the root form send as their RFC 8707
+		// resource.
+		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp," + base,
 		"SENTINELX_URL": upURL, "SENTINELX_TOKEN": upToken, "SENTINEL_TOKEN": "",
 		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
 		"LOG_FORMAT": "text",
@@ -167,7 +171,7 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	})
 	idp, err := devidp.New(devidp.Options{
 		Issuer:    issuer,
-		Resources: []string{cfg.MCPURL()},
+		Resources: []string{cfg.MCPURL(), cfg.BaseURL()},
 		Scopes:    tools.New(tools.Deps{}).Scopes(),
 		TokenTTL:  o.TokenTTL,
 		Logger:    logger.Logger,
