@@ -50,3 +50,39 @@ func TestStepUpChallengeByRevision(t *testing.T) {
 		})
 	}
 }
+
+// TestStatelessGET: a stateless /mcp has no GET stream, so GET answers 405
+// with Allow as a bare go-sdk stateless server does, token or not; a 401
+// there made the TS SDK start a second sign-in for its GET stream. The Host
+// guard still runs first. Stateful GET keeps 401-before-anything
+// (TestStatefulSessions).
+func TestStatelessGET(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, tc := range []struct {
+		name, method, token string
+	}{
+		{"GET without a token", http.MethodGet, ""},
+		{"GET with a token", http.MethodGet, ts.mint(map[string]any{})},
+		{"HEAD", http.MethodHead, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := ts.request(tc.method, "/mcp", nil)
+			req.Header.Set("Accept", "text/event-stream")
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			r := ts.do(req)
+			if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+				t.Fatalf("status %d, Allow %q; want 405, Allow: POST", r.StatusCode, r.Header.Get("Allow"))
+			}
+			if r.Header.Get("WWW-Authenticate") != "" {
+				t.Errorf("WWW-Authenticate on a 405: %s", r.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	req := ts.request(http.MethodGet, "/mcp", nil)
+	req.Host = "evil.example"
+	if r := ts.do(req); r.StatusCode != http.StatusForbidden {
+		t.Errorf("GET with a foreign Host: %d, want 403 from the guard", r.StatusCode)
+	}
+}

@@ -146,11 +146,12 @@ describe('anonymous (no token)', () => {
     assert.deepEqual(prm.authorization_servers, [s.idp.issuer]);
   });
 
-  test('GET and DELETE /mcp without a token → 401 (B12)', { timeout: 15_000 }, async () => {
+  test('DELETE /mcp without a token → 401 (B12); stateless GET → 405 Allow: POST, as bare go-sdk (stateful GET: stateful.test.js)', { timeout: 15_000 }, async () => {
     const g = await fetch(s.bridge.mcpUrl, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(5000) });
     await g.body?.cancel();
-    assert.equal(g.status, 401, 'GET');
-    assert.match(g.headers.get('www-authenticate') || '', /^Bearer .*resource_metadata="/, 'GET challenge');
+    assert.equal(g.status, 405, 'GET: no stream in stateless mode');
+    assert.equal(g.headers.get('allow'), 'POST');
+    assert.equal(g.headers.get('www-authenticate'), null, 'no challenge: nothing to sign in for');
     const d = await fetch(s.bridge.mcpUrl, { method: 'DELETE', headers: { 'mcp-session-id': 'x' }, signal: AbortSignal.timeout(5000) });
     await d.body?.cancel();
     assert.equal(d.status, 401, 'DELETE');
