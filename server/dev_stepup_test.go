@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -241,5 +242,35 @@ func TestDevRootFormResource(t *testing.T) {
 	resp.Body.Close()
 	if strings.Contains(string(page), `id="root-audience-warning"`) {
 		t.Error("dev mode's status page warns that the root-form audience is missing")
+	}
+}
+
+// TestDevLibraryLogQuiet: the handler Dev gives for the process-wide slog
+// default (where zitadel/oidc's op logs "registered route") writes library
+// Info lines only at LOG_LEVEL=debug, and keeps warnings.
+func TestDevLibraryLogQuiet(t *testing.T) {
+	for _, level := range []string{"info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			var lib *slog.Logger
+			d := startDev(t, DevOptions{NoAgent: true, LibraryLog: func(h slog.Handler) { lib = slog.New(h) },
+				Getenv: func(k string) string {
+					if k == "LOG_LEVEL" {
+						return level
+					}
+					return ""
+				}})
+			if lib == nil {
+				t.Fatal("LibraryLog was not called")
+			}
+			lib.Info("registered route", "endpoint", "/authorize")
+			lib.Warn("request error", "oidc_error.type", "invalid_scope")
+			out := d.stderr.String()
+			if got := strings.Contains(out, "registered route"); got != (level == "debug") {
+				t.Errorf("LOG_LEVEL=%s: library Info line written = %v:\n%s", level, got, out)
+			}
+			if !strings.Contains(out, "request error") {
+				t.Errorf("LOG_LEVEL=%s: library warning lost:\n%s", level, out)
+			}
+		})
 	}
 }
