@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/web"
@@ -24,6 +25,9 @@ type StatusInfo struct {
 	MCPURL       string // "https://sentinelx.example.com/mcp"
 	PRMPath      string // path form, "/.well-known/oauth-protected-resource/mcp"
 	RootPRMPath  string // root form, "/.well-known/oauth-protected-resource"
+	// RootResource is the root PRM's resource, the base URL (RFC 9728
+	// §3.3); empty when no root PRM is served.
+	RootResource string
 	// MetricsPath is where Prometheus metrics are served on this listener;
 	// empty when they are not (no link is shown then).
 	MetricsPath string
@@ -121,6 +125,10 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 		UpstreamURL, Issuer, JWKSURI              string
 		ReadOnly, Destructive                     int
 		PolicyAge, PolicyLoadedAt, PolicyErrorAt  string
+		// RootAudienceMissing: the root PRM names a resource the audience
+		// check refuses, so a client that signs in through it gets a token
+		// this server will not accept.
+		RootAudienceMissing bool
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
@@ -140,6 +148,7 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 			Issuer:        redactURL(st.Auth.Issuer),
 			JWKSURI:       redactURL(st.Auth.JWKSURI),
 		}
+		v.RootAudienceMissing = st.Auth.AudienceCheck && st.RootResource != "" && !slices.Contains(st.Auth.Audiences, st.RootResource)
 		if !st.Auth.KeysFetchedAt.IsZero() {
 			v.KeysAge = humanDuration(t.Sub(st.Auth.KeysFetchedAt))
 		}

@@ -230,3 +230,34 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// The root PRM says resource = the base URL; when the audience check does
+// not accept it, a client that signs in through the root form gets a token
+// this server refuses, and the page says so.
+func TestStatusPageRootAudienceWarning(t *testing.T) {
+	tests := []struct {
+		name      string
+		audiences []string
+		check     bool
+		root      string
+		warn      bool
+	}{
+		{"both audiences", []string{"https://sentinelx.example.com/mcp", "https://sentinelx.example.com"}, true, "https://sentinelx.example.com", false},
+		{"MCP URL only", []string{"https://sentinelx.example.com/mcp"}, true, "https://sentinelx.example.com", true},
+		{"audience check off", nil, false, "https://sentinelx.example.com", false},
+		{"no root PRM", []string{"https://sentinelx.example.com/mcp"}, true, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := healthyStatus()
+			st.Auth.Audiences, st.Auth.AudienceCheck, st.RootResource = tt.audiences, tt.check, tt.root
+			body := get(t, statusHandler(st), "/", "").Body.String()
+			if got := strings.Contains(body, `id="root-audience-warning"`); got != tt.warn {
+				t.Fatalf("warning shown = %v, want %v", got, tt.warn)
+			}
+			if tt.warn && !strings.Contains(body, "OIDC_EXPECTED_AUDIENCE=https://sentinelx.example.com/mcp,https://sentinelx.example.com") {
+				t.Error("the warning does not name the setting to use")
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package middleware
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -14,6 +15,47 @@ type Challenger struct {
 	// ResourceMetadataURL is the path-form PRM URL, e.g.
 	// "https://sentinelx.example.com/.well-known/oauth-protected-resource/mcp".
 	ResourceMetadataURL string
+	// KnownScopes are the scopes this resource defines (the tool table's),
+	// in a stable order. A 403 for a client of 2025-11-25 or earlier also
+	// names the token's scopes that are among them; see [StepUpScope].
+	KnownScopes []string
+}
+
+// accumulatingRevision is the first MCP revision whose clients keep the
+// scopes they hold when they answer a 403 (2026-07-28 makes accumulating
+// the client's job); earlier revisions tell clients to request what the
+// challenge names.
+const accumulatingRevision = "2026-07-28"
+
+// StepUpScope is the scope a 403 insufficient_scope names for a request of
+// the given MCP-Protocol-Version that needs needed and holds granted.
+//
+// Clients of 2025-11-25 and earlier re-request what the challenge names,
+// and several replace their scope with it: told only "sentinelx:exec" after
+// holding "sentinelx:state", they lose state, get a 403 on the next state
+// call, and flip-flop, signing in on every switch. So for them the scope is
+// the token's scopes this resource knows plus what the call needs (the
+// SPEC-CHECKLIST B9 "recommended" strategy; scopes of other resources or
+// OpenID's are not ours to name). From 2026-07-28 on, accumulating is the
+// client's job and the scope names only what the call needs. A missing
+// header means 2025-03-26 (transport spec), and revisions are dates, so
+// they compare as strings.
+func (c Challenger) StepUpScope(version string, granted, needed []string) []string {
+	if version >= accumulatingRevision {
+		return needed
+	}
+	var out []string
+	for _, k := range c.KnownScopes {
+		if slices.Contains(granted, k) || slices.Contains(needed, k) {
+			out = append(out, k)
+		}
+	}
+	for _, n := range needed {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Missing answers a request that needs a token and carried none: 401 with no
@@ -40,12 +82,12 @@ func (c Challenger) InvalidToken(w http.ResponseWriter, id json.RawMessage) {
 }
 
 // InsufficientScope answers a valid token that lacks a scope (MCP step-up
-// authorization). scope lists everything the request needs, granted or not
-// (SPEC-CHECKLIST B9), so re-consent does not drop grants the client holds.
-func (c Challenger) InsufficientScope(w http.ResponseWriter, id json.RawMessage, needed, missing []string) {
+// authorization). scope is what the client should ask for, from
+// [Challenger.StepUpScope]; the JSON-RPC message names what is missing.
+func (c Challenger) InsufficientScope(w http.ResponseWriter, id json.RawMessage, scope, missing []string) {
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join([]string{
 		param("error", "insufficient_scope"),
-		param("scope", strings.Join(needed, " ")),
+		param("scope", strings.Join(scope, " ")),
 		param("resource_metadata", c.ResourceMetadataURL),
 	}, ", "))
 	WriteRPCError(w, http.StatusForbidden, id, CodeForbidden, "Missing required scope: "+strings.Join(missing, " "))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +88,34 @@ func TestBearerToken(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// The 403's scope by protocol revision: up to 2025-11-25 the token's known
+// scopes plus what the call needs (clients replace their scope with it);
+// from 2026-07-28 only what the call needs.
+func TestStepUpScope(t *testing.T) {
+	ch := Challenger{KnownScopes: []string{"sentinelx:state", "sentinelx:capabilities", "sentinelx:exec", "sentinelx:edit"}}
+	granted := []string{"openid", "sentinelx:edit", "other:api", "sentinelx:state"}
+	needed := []string{"sentinelx:exec"}
+	tests := []struct {
+		version string
+		want    string
+	}{
+		{"", "sentinelx:state sentinelx:exec sentinelx:edit"},
+		{"2025-03-26", "sentinelx:state sentinelx:exec sentinelx:edit"},
+		{"2025-06-18", "sentinelx:state sentinelx:exec sentinelx:edit"},
+		{"2025-11-25", "sentinelx:state sentinelx:exec sentinelx:edit"},
+		{"2026-07-28", "sentinelx:exec"},
+		{"2027-01-01", "sentinelx:exec"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(ch.StepUpScope(tt.version, granted, needed), " "); got != tt.want {
+			t.Errorf("version %q: scope %q, want %q", tt.version, got, tt.want)
+		}
+	}
+	// A needed scope outside the known list is still named.
+	if got := strings.Join(ch.StepUpScope("2025-11-25", nil, []string{"x:y"}), " "); got != "x:y" {
+		t.Errorf("unknown needed scope: %q", got)
 	}
 }

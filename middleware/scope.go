@@ -43,7 +43,7 @@ func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Han
 			}
 			if len(missing) > 0 {
 				logger.Info("scope denied", "subject", ti.UserID, "needed", needed, "missing", missing)
-				ch.InsufficientScope(w, id, needed, missing)
+				ch.InsufficientScope(w, id, ch.StepUpScope(r.Header.Get("MCP-Protocol-Version"), ti.Scopes, needed), missing)
 				return
 			}
 			next.ServeHTTP(w, r)

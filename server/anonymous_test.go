@@ -130,7 +130,6 @@ func TestProtectedWithoutToken(t *testing.T) {
 	}{
 		{name: "tools/call sentinel_state", ts: ts, method: http.MethodPost, body: callState, version: "2025-06-18", wantID: "7", wantScope: true, golden: "challenge_401_missing.txt"},
 		{name: "tools/call sentinel_state 2026", ts: ts, method: http.MethodPost, body: `{"jsonrpc":"2.0","id":"s-1","method":"tools/call","params":{"name":"sentinel_state","arguments":{},` + meta2026 + `}}`, version: "2026-07-28", wantID: `"s-1"`, wantScope: true},
-		{name: "GET /mcp", ts: ts, method: http.MethodGet, wantID: "null"},
 		{name: "DELETE /mcp", ts: ts, method: http.MethodDelete, wantID: "null"},
 		{name: "auth required: initialize", ts: required, method: http.MethodPost, body: initBody("2025-06-18"), wantID: "1", golden: "challenge_401_missing_noscope.txt"},
 		{name: "auth required: ping", ts: required, method: http.MethodPost, body: `{"jsonrpc":"2.0","id":2,"method":"ping"}`, wantID: "2"},

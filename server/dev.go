@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -54,6 +55,13 @@ type DevOptions struct {
 	Getenv func(string) string
 	// Version is reported by /healthz and ping.
 	Version string
+	// LibraryLog, when set, is given the handler for what libraries log
+	// through the process-wide slog default (zitadel/oidc's op logs six
+	// "registered route" lines while the authorization server is built):
+	// Dev's own handler with Info and below lowered to Debug, so that the
+	// banner is the first thing a user sees. The program installs it with
+	// slog.SetDefault; Dev itself changes no process-wide state.
+	LibraryLog func(slog.Handler)
 }
 
 // devSetup is what Dev prints in its banner.
@@ -148,7 +156,11 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	issuer := "http://" + idpLn.Addr().String()
 	forced := map[string]string{
 		"MCP_HOST": host, "MCP_PORT": strconv.Itoa(bridgeLn.Addr().(*net.TCPAddr).Port),
-		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp",
+		// Both resources this bridge publishes: the path-form PRM's (the MCP
+		// URL) and the root PRM's (the base URL, RFC 9728 §3.3), which
+		// clients that fall back to the root form send as their RFC 8707
+		// resource.
+		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp," + base,
 		"SENTINELX_URL": upURL, "SENTINELX_TOKEN": upToken, "SENTINEL_TOKEN": "",
 		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
 		"LOG_FORMAT": "text",
@@ -165,9 +177,12 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	logger := httplog.NewLogger("sentinelx-mcp", httplog.Options{
 		LogLevel: httplog.LevelByName(cfg.LogLevel), Concise: true, Writer: stderr,
 	})
+	if o.LibraryLog != nil {
+		o.LibraryLog(quietLibrary{logger.Logger.Handler()})
+	}
 	idp, err := devidp.New(devidp.Options{
 		Issuer:    issuer,
-		Resources: []string{cfg.MCPURL()},
+		Resources: []string{cfg.MCPURL(), cfg.BaseURL()},
 		Scopes:    tools.New(tools.Deps{}).Scopes(),
 		TokenTTL:  o.TokenTTL,
 		Logger:    logger.Logger,
@@ -268,4 +283,27 @@ curl -s -X POST %[1]s \
 `, s.mcpURL)
 	p("\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// quietLibrary lowers records at Info and below to Debug: start-up chatter
+// of libraries stays available with LOG_LEVEL=debug, warnings stay warnings.
+type quietLibrary struct{ h slog.Handler }
+
+func (q quietLibrary) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.h.Enabled(ctx, lowered(l))
+}
+
+func (q quietLibrary) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = lowered(r.Level)
+	return q.h.Handle(ctx, r)
+}
+
+func (q quietLibrary) WithAttrs(a []slog.Attr) slog.Handler { return quietLibrary{q.h.WithAttrs(a)} }
+func (q quietLibrary) WithGroup(n string) slog.Handler      { return quietLibrary{q.h.WithGroup(n)} }
+
+func lowered(l slog.Level) slog.Level {
+	if l < slog.LevelWarn {
+		return slog.LevelDebug
+	}
+	return l
 }

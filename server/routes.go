@@ -20,19 +20,37 @@ const sessionTimeout = 30 * time.Minute
 
 func passThrough(h http.Handler) http.Handler { return h }
 
+// refuseGET answers GET (and HEAD) on a stateless /mcp as a bare go-sdk
+// stateless server does: 405 with Allow. There is no server-to-client stream
+// to open and nothing reaches the agent through it, while a 401 there made
+// the TS SDK start a second, parallel sign-in for its GET stream on connect.
+func refuseGET(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "Method Not Allowed: this server is stateless, so /mcp offers no GET stream; send requests with POST", http.StatusMethodNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // routes is the whole HTTP surface in one place.
 func (a *app) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(a.metrics.Instrument)
 	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}))
 
-	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL}
+	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL, KnownScopes: a.table.Scopes()}
 	var bindSessions func(http.Handler) http.Handler = passThrough
+	noStream := refuseGET
 	if a.cfg.Stateful {
 		bindSessions = middleware.BindSessions(middleware.SessionOptions{IdleTTL: sessionTimeout + time.Minute, Challenger: ch})
+		noStream = passThrough // GET opens the session's stream: 401 before anything
 	}
 	mcpChain := chi.Chain(
 		middleware.Guard(middleware.GuardOptions{Hosts: a.allowedHosts(), Origins: a.ownOrigins()}),
+		noStream,
 		middleware.ClientAddr(a.cfg.trustedProxies()),
 		middleware.ReadBody(a.cfg.MaxBodyBytes),
 		middleware.MaxBatch(a.cfg.MaxBatch),

@@ -324,6 +324,7 @@ func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 		MCPURL:       a.cfg.MCPURL(),
 		PRMPath:      a.prmPath,
 		RootPRMPath:  "/.well-known/oauth-protected-resource",
+		RootResource: a.rootPRM.Resource,
 		Upstream:     up,
 		Auth: handlers.AuthInfo{
 			Issuer: st.Issuer, JWKSURI: st.JWKSURI, Keys: st.Keys, KeysFetchedAt: st.KeysFetchedAt,

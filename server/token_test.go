@@ -230,9 +230,11 @@ func TestScopeGate(t *testing.T) {
 		name   string
 		claims map[string]any
 		want   int
+		scope  string // the 403's scope; "" means sentinelx:state
 		golden string
 	}{
-		{name: "only sentinelx:capabilities", claims: map[string]any{"scope": "sentinelx:capabilities"}, want: http.StatusForbidden, golden: "challenge_403_insufficient.txt"},
+		// 2025-06-18: the 403 also names the token's known scopes (TestStepUpChallengeByRevision).
+		{name: "only sentinelx:capabilities", claims: map[string]any{"scope": "sentinelx:capabilities"}, want: http.StatusForbidden, scope: "sentinelx:state sentinelx:capabilities", golden: "challenge_403_insufficient.txt"},
 		{name: "no scope at all", claims: map[string]any{"scope": nil}, want: http.StatusForbidden},
 		{name: "empty scope", claims: map[string]any{"scope": ""}, want: http.StatusForbidden},
 		{name: "scope prefix only", claims: map[string]any{"scope": "sentinelx:stat sentinelx"}, want: http.StatusForbidden},
@@ -254,7 +256,11 @@ func TestScopeGate(t *testing.T) {
 				checkStateResult(t, r)
 				return
 			}
-			want := `Bearer error="insufficient_scope", scope="sentinelx:state", resource_metadata="` + ts.URL + `/.well-known/oauth-protected-resource/mcp"`
+			scope := tt.scope
+			if scope == "" {
+				scope = "sentinelx:state"
+			}
+			want := `Bearer error="insufficient_scope", scope="` + scope + `", resource_metadata="` + ts.URL + `/.well-known/oauth-protected-resource/mcp"`
 			if got := r.Header.Get("WWW-Authenticate"); got != want {
 				t.Errorf("WWW-Authenticate = %q, want %q", got, want)
 			}
@@ -320,7 +326,8 @@ func TestBatch(t *testing.T) {
 				}
 				checkRPCError(t, r, "7", -32001, "Missing Authorization header")
 			case http.StatusForbidden:
-				if !strings.Contains(wa, `error="insufficient_scope"`) || !strings.Contains(wa, `scope="sentinelx:state"`) {
+				// 2025-03-26: the token's known scope is named too.
+				if !strings.Contains(wa, `error="insufficient_scope"`) || !strings.Contains(wa, `scope="sentinelx:state sentinelx:capabilities"`) {
 					t.Errorf("WWW-Authenticate = %q", wa)
 				}
 				checkRPCError(t, r, "7", -32003, "Missing required scope: sentinelx:state")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 
 	"github.com/pensados/sentinelx-mcp/server"
 )
@@ -26,5 +27,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return err
 	}
+	// zitadel/oidc's op logs through the process-wide slog default only;
+	// send that through dev's logger, quieted (see DevOptions.LibraryLog).
+	o.LibraryLog = func(h slog.Handler) { slog.SetDefault(slog.New(h)) }
 	return server.Dev(ctx, o, stdout, stderr)
 }

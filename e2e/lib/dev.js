@@ -31,8 +31,9 @@ export function parseDevBanner(stdout) {
  * each register a client).
  */
 export class HeadlessAuthCodeProvider {
-  constructor({ redirectUrl, expectedIssuer, scope, clientName = 'e2e-dev-authcode' }) {
+  constructor({ redirectUrl, expectedIssuer, scope, clientName = 'e2e-dev-authcode', grantTypes = ['authorization_code', 'refresh_token'] }) {
     this._redirectUrl = String(redirectUrl);
+    this.grantTypes = grantTypes;
     this.expectedIssuer = expectedIssuer;
     this.scope = scope;
     this.clientName = clientName;
@@ -56,7 +57,7 @@ export class HeadlessAuthCodeProvider {
     return {
       client_name: this.clientName,
       redirect_uris: [this._redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: this.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
       ...(this.scope ? { scope: this.scope } : {}),

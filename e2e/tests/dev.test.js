@@ -18,7 +18,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startDev, freePort, E2E_DIR } from '../lib/bridge.js';
+import { startDev, freePort, E2E_DIR, BIN } from '../lib/bridge.js';
 import { parseDevBanner, HeadlessAuthCodeProvider } from '../lib/dev.js';
 import { NODE22 } from '../lib/conformance.js';
 import { postMcp, toolCallBody } from '../lib/http.js';
@@ -65,11 +65,13 @@ test('TS SDK v1: authorization code + PKCE from the bare MCP URL (DCR, headless 
     (e) => e instanceof UnauthorizedError || /Unauthorized/.test(e?.message),
   );
   // redirectToAuthorization ran: DCR first, then the authorization request.
-  // The SDK may run two: the tools/call 401 (scope from its challenge) and
-  // the GET SSE stream it opens after notifications/initialized (also 401).
-  await provider.settled(); // the GET SSE stream's authorization may still be under way
+  // Exactly one: the GET SSE stream the SDK opens after
+  // notifications/initialized gets 405 in stateless mode (as from a bare
+  // go-sdk server), not a 401 that would start a second, parallel sign-in.
+  await provider.settled();
   assert.deepEqual(provider.errors.map(String), [], 'no authorization failed');
-  assert.ok(provider.flows.length >= 1, 'redirectToAuthorization ran and reached the redirect URI');
+  assert.equal(provider.flows.length, 1, `one sign-in on connect, not one per stream: ${provider.flows.map((f) => f.scope).join(' | ')}`);
+  assert.equal(provider.registered.size, 1, 'one dynamic registration');
   assert.equal(provider.flows.length, provider.authorizationUrls.length, 'every authorization reached the redirect URI');
   assert.ok(provider.registered.size >= 1, 'client registered dynamically (DCR at /register)');
   assert.ok(!provider.registered.has(dev.clientId), 'a fresh client, not the pre-registered one');
@@ -211,4 +213,25 @@ test('the banner\'s "New token" curl command (real curl + jq) prints a token the
 
   const anon = await postMcp(dev.mcpUrl, toolCallBody(2, 'sentinel_state'));
   assert.equal(anon.status, 401, 'the same call without the token is refused');
+});
+
+test('quiet start: the banner is the first thing on the terminal (stdout and stderr merged, default LOG_LEVEL)', { timeout: 30_000 }, async () => {
+  const port = await freePort();
+  let idpPort = await freePort();
+  while (idpPort === port) idpPort = await freePort();
+  // One pipe for both streams, in the order the process wrote them, as a terminal shows them.
+  const child = spawn('bash', ['-c', 'exec "$0" dev --no-agent --port "$1" --idp-port "$2" 2>&1', BIN, String(port), String(idpPort)],
+    { env: { PATH: process.env.PATH, HOME: os.tmpdir() }, stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('--- end of smoke test ---') && Date.now() < deadline && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('close', r));
+  assert.ok(out.includes('--- end of smoke test ---'), `banner printed:\n${out}`);
+  const first = out.split('\n').find((l) => l.trim() !== '');
+  assert.match(first, /^sentinelx-mcp dev: bridge, OAuth server and agent on loopback/, `first line: ${first}\n${out.slice(0, 1500)}`);
+  assert.ok(!out.includes('registered route'), `the OAuth library's route lines are debug-level:\n${out.slice(0, 1500)}`);
 });

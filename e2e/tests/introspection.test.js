@@ -40,7 +40,7 @@ test('introspected scope is enforced: state-only opaque token → 403 on sentine
   const r = await postMcp(s.bridge.mcpUrl, toolCallBody(2, 'sentinel_exec', { cmd: 'uptime' }), { token: await opaque(CLIENTS.stateOnly.clientId) });
   assert.equal(r.status, 403, r.text);
   assert.equal(challenge(r)?.params.error, 'insufficient_scope');
-  assert.equal(challenge(r)?.params.scope, 'sentinelx:exec');
+  assert.equal(challenge(r)?.params.scope, 'sentinelx:state sentinelx:exec', '2025-11-25: held + needed');
   assert.equal(r.json?.error?.message, 'Missing required scope: sentinelx:exec');
 });
 

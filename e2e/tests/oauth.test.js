@@ -146,11 +146,12 @@ describe('anonymous (no token)', () => {
     assert.deepEqual(prm.authorization_servers, [s.idp.issuer]);
   });
 
-  test('GET and DELETE /mcp without a token → 401 (B12)', { timeout: 15_000 }, async () => {
+  test('DELETE /mcp without a token → 401 (B12); stateless GET → 405 Allow: POST, as bare go-sdk (stateful GET: stateful.test.js)', { timeout: 15_000 }, async () => {
     const g = await fetch(s.bridge.mcpUrl, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(5000) });
     await g.body?.cancel();
-    assert.equal(g.status, 401, 'GET');
-    assert.match(g.headers.get('www-authenticate') || '', /^Bearer .*resource_metadata="/, 'GET challenge');
+    assert.equal(g.status, 405, 'GET: no stream in stateless mode');
+    assert.equal(g.headers.get('allow'), 'POST');
+    assert.equal(g.headers.get('www-authenticate'), null, 'no challenge: nothing to sign in for');
     const d = await fetch(s.bridge.mcpUrl, { method: 'DELETE', headers: { 'mcp-session-id': 'x' }, signal: AbortSignal.timeout(5000) });
     await d.body?.cancel();
     assert.equal(d.status, 401, 'DELETE');
@@ -263,10 +264,17 @@ describe('scope gate (step-up)', () => {
     const c = parseChallenge(www);
     assert.equal(c?.scheme, 'Bearer', www);
     assert.equal(c.params.error, 'insufficient_scope', www);
-    assert.equal(c.params.scope, 'sentinelx:exec', www);
+    // 2025-11-25 (B9): the scopes the token holds that this server knows, plus the missing one.
+    assert.equal(c.params.scope, 'sentinelx:state sentinelx:exec', www);
     assert.equal(c.params.resource_metadata, prmUrl(), `B8: resource_metadata in the 403: ${www}`);
     for (const [k, n] of Object.entries(c.count)) assert.equal(n, 1, `B10: ${k} appears once: ${www}`);
     assertJsonRpcError(r, 42, 'Missing required scope: sentinelx:exec');
+
+    // 2026-07-28: accumulating is the client's job; only the missing scope is named.
+    const r26 = await postMcp(s.bridge.mcpUrl, toolCallBody(43, 'sentinel_exec', { cmd: 'uptime' }), { token: t, protocolVersion: '2026-07-28' });
+    assert.equal(r26.status, 403, r26.text);
+    assert.equal(parseChallenge(r26.headers.get('www-authenticate'))?.params.scope, 'sentinelx:exec', r26.headers.get('www-authenticate'));
+    assertJsonRpcError(r26, 43, 'Missing required scope: sentinelx:exec');
 
     const after = await postMcp(s.bridge.mcpUrl, toolCallBody(2, 'sentinel_state'), { token: t });
     const n1 = after.messages.find((m) => m.id === 2)?.result?.structuredContent?.total_executions;

@@ -112,6 +112,10 @@ test('status page with OIDC_EXPECTED_AUDIENCE: no warning, the audience listed; 
   const { page } = await load(withAud.baseUrl, '/', 'status', { docs: true });
   assert.equal(await page.locator('#audience-warning').count(), 0);
   assert.match(await textOf(page, '#audience'), new RegExp(`ON\\s+${withAud.mcpUrl.replace(/[.]/g, '\\.')}`));
+  // Only the MCP URL is listed, while the root PRM names the base URL: the page says so.
+  const root = page.locator('#root-audience-warning');
+  assert.ok(await root.isVisible(), 'root-form audience warning visible');
+  assert.ok((await root.innerText()).includes(`OIDC_EXPECTED_AUDIENCE=${withAud.mcpUrl},${withAud.baseUrl}`), await root.innerText());
   await page.emulateMedia({ colorScheme: 'dark' });
   assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(15, 18, 22)');
   await screenshot(page, 'status-dark');

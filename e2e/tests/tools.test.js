@@ -428,7 +428,9 @@ describe('scope gate per tool', () => {
       const got = `HTTP ${r.status}, WWW-Authenticate: ${www}, body: ${r.text.slice(0, 200)}`;
       if (r.status !== 403) { problems.push(`${tool}: expected 403, got ${got}`); continue; }
       if (c?.scheme !== 'Bearer' || c.params.error !== 'insufficient_scope') problems.push(`${tool}: expected Bearer error="insufficient_scope", got ${got}`);
-      if (c?.params.scope !== scope) problems.push(`${tool}: expected scope="${scope}", got ${got}`);
+      // 2025-11-25 (postMcp's default): the 403 names the token's scopes plus the missing one, i.e. all of them.
+      const named = (c?.params.scope ?? '').split(' ').sort();
+      if (named.join(' ') !== [...SENTINELX_SCOPES].sort().join(' ')) problems.push(`${tool}: expected scope= every sentinelx scope (held + ${scope}), got ${got}`);
       if (r.json?.error?.message !== `Missing required scope: ${scope}` || r.json?.id !== id) {
         problems.push(`${tool}: expected JSON-RPC error id=${id} "Missing required scope: ${scope}", got ${got}`);
       }

@@ -19,7 +19,8 @@ type client struct {
 	authMethod oidc.AuthMethod
 	redirects  []string
 	grants     []oidc.GrantType
-	scopes     []string // what the client may ask for
+	scopes     []string // registered: the default request, and the client_credentials ceiling
+	known      []string // every scope this server grants (tool scopes, openid, offline_access)
 	issuedAt   time.Time
 	loginURL   string // the consent page, without the id parameter
 }
@@ -52,7 +53,19 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-func (c *client) IsScopeAllowed(scope string) bool     { return slices.Contains(c.scopes, scope) }
+
+// IsScopeAllowed is what op asks for each scope of an authorization
+// request: any scope this server knows, whatever the client registered.
+// RFC 7591 §2 makes the registered scope a list of what the client can use,
+// not a ceiling, and MCP step-up depends on it: a client registers with the
+// scope of the first 401 and then re-authorizes for what a 403 names. The
+// user approves each request (here: the dev consent page), so the grant
+// stays with the user. client_credentials, where no user is asked, stays
+// within the registered scopes (ClientCredentialsExchange).
+func (c *client) IsScopeAllowed(scope string) bool { return slices.Contains(c.known, scope) }
+
+// registered reports whether scope was registered for this client.
+func (c *client) registered(scope string) bool         { return slices.Contains(c.scopes, scope) }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 

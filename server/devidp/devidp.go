@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -111,7 +112,7 @@ func New(o Options) (*IdP, error) {
 		id: DevClientID, secret: p.devSecret, name: "sentinelx-mcp dev",
 		appType: op.ApplicationTypeWeb, authMethod: oidc.AuthMethodBasic,
 		grants: []oidc.GrantType{oidc.GrantTypeClientCredentials},
-		scopes: p.scopes, issuedAt: time.Now(), loginURL: p.issuer + pathConsent,
+		scopes: p.scopes, known: p.knownScopes(), issuedAt: time.Now(), loginURL: p.issuer + pathConsent,
 	})
 	if p.handler, err = p.routes(); err != nil {
 		return nil, err
@@ -171,7 +172,7 @@ func (p *IdP) routes() (http.Handler, error) {
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,
-		SupportedScopes:       append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...),
+		SupportedScopes:       p.knownScopes(),
 	}
 	if _, err := rand.Read(cfg.CryptoKey[:]); err != nil {
 		return nil, err
@@ -189,7 +190,7 @@ func (p *IdP) routes() (http.Handler, error) {
 		JwksURI:       op.NewEndpoint("keys"),
 	}
 	srv := &opServer{LegacyServer: op.NewLegacyServer(prov, eps), idp: p}
-	oph := withIss(p.issuer, op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(prov)))
+	oph := withIss(p.issuer, op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(prov), op.WithServerCORSOptions(corsOptions())))
 
 	mux := http.NewServeMux()
 	mux.Handle(pathRegister, http.HandlerFunc(p.register))
@@ -203,6 +204,21 @@ func (p *IdP) routes() (http.Handler, error) {
 	}))
 	mux.Handle("/", oph)
 	return mux, nil
+}
+
+// corsOptions lets browser-based clients (the MCP Inspector) read
+// discovery, keys and token responses from any origin, without
+// credentials: op's default reflects every Origin with
+// Access-Control-Allow-Credentials: true, which would let any web page
+// make credentialed calls here. Nothing on this server uses cookies or
+// other ambient credentials; a client authenticates in the request itself.
+func corsOptions() *cors.Options {
+	return &cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Accept", "Accept-Language", "Authorization", "Content-Type", "X-Requested-With"},
+		ExposedHeaders: []string{"Location", "Content-Length"},
+	}
 }
 
 // withIss adds the RFC 9207 iss parameter to authorization responses: the

@@ -153,7 +153,7 @@ func (p *IdP) newClient(req registration) (*client, *registration, error) {
 	now := time.Now()
 	c := &client{
 		id: rand32(), name: out.ClientName, appType: app, authMethod: method,
-		redirects: slices.Clone(out.RedirectURIs), grants: grants, scopes: scopes,
+		redirects: slices.Clone(out.RedirectURIs), grants: grants, scopes: scopes, known: p.knownScopes(),
 		issuedAt: now, loginURL: p.issuer + pathConsent,
 	}
 	out.ClientID, out.ClientIDIssuedAt = c.id, now.Unix()
@@ -169,7 +169,7 @@ func (p *IdP) newClient(req registration) (*client, *registration, error) {
 // none requested (or none known) means every scope. RFC 7591 §2 lets the
 // server replace what it will not grant.
 func (p *IdP) clientScopes(requested string) []string {
-	all := append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...)
+	all := p.knownScopes()
 	var out []string
 	for _, s := range strings.Fields(requested) {
 		if slices.Contains(all, s) && !slices.Contains(out, s) {
@@ -180,6 +180,11 @@ func (p *IdP) clientScopes(requested string) []string {
 		return all
 	}
 	return out
+}
+
+// knownScopes is every scope this server grants: OpenID's and the tools'.
+func (p *IdP) knownScopes() []string {
+	return append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, p.scopes...)
 }
 
 // checkRedirect applies the redirect URI rules of the application type
@@ -202,8 +207,8 @@ func (p *IdP) checkRedirect(app op.ApplicationType, raw string) error {
 		if !IsLoopback(u.Hostname()) {
 			return badRedirect("%q: the dev authorization server approves every request, so redirect URIs must be on this machine (localhost, 127.0.0.1 or [::1])", raw)
 		}
-		if strings.HasPrefix(raw, p.issuer+"/") || raw == p.issuer {
-			return badRedirect("%q points into the authorization server itself", raw)
+		if p.intoAS(u) {
+			return badRedirect("%q points into the authorization server itself (%s)", raw, p.issuer)
 		}
 		return nil
 	default:
@@ -215,6 +220,29 @@ func (p *IdP) checkRedirect(app op.ApplicationType, raw string) error {
 		}
 		return nil
 	}
+}
+
+// intoAS reports whether the http(s) URL u would reach this server: a
+// loopback host on the issuer's port. Hosts are compared as the machine
+// resolves them, not as strings, so localhost, 127.0.0.1 and [::1] (and
+// the port a scheme implies) are all caught, whichever the issuer names.
+func (p *IdP) intoAS(u *url.URL) bool {
+	iss, err := url.Parse(p.issuer)
+	if err != nil {
+		return true
+	}
+	return IsLoopback(u.Hostname()) && effectivePort(u) == effectivePort(iss)
+}
+
+// effectivePort is u's port, or the one its scheme implies.
+func effectivePort(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,8 @@ package devidp
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -66,6 +68,12 @@ func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.Aut
 	if err != nil {
 		return nil, err
 	}
+	// A native client's loopback redirect may take any port at
+	// authorization time (RFC 8252 §7.3), so registration alone cannot keep
+	// it out of this server.
+	if u, err := url.Parse(cr.Data.RedirectURI); err == nil && (u.Scheme == "http" || u.Scheme == "https") && s.idp.intoAS(u) {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri points into the authorization server itself")
+	}
 	if m := cr.Data.ResponseMode; m != "" && m != oidc.ResponseModeQuery {
 		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode %q is not supported; use query", m)
 	}
@@ -89,7 +97,7 @@ func (s *opServer) Authorize(_ context.Context, r *op.ClientRequest[oidc.AuthReq
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
 	if len(d.Scopes) == 0 {
-		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is allowed for this client")
+		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is known to this server (known: %s)", strings.Join(s.idp.knownScopes(), " "))
 	}
 	aud, err := s.idp.audience(r.Form["resource"], nil)
 	if err != nil {
@@ -106,49 +114,63 @@ func (s *opServer) Authorize(_ context.Context, r *op.ClientRequest[oidc.AuthReq
 }
 
 // CodeExchange redeems an authorization code. PKCE is always checked (op
-// skips it for confidential clients that omit code_verifier).
+// skips it for confidential clients that omit code_verifier). Which
+// failures spend the code is decided in grants.go.
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
-	a, err := s.idp.store.redeem(r.Data.Code)
-	if err != nil {
-		return nil, oidc.ErrInvalidGrant().WithDescription("invalid, expired or already used code")
-	}
-	if a.clientID != r.Client.GetID() {
+	var aud []string
+	a, err := s.idp.store.redeem(r.Data.Code, r.Client.GetID(), func(a *authRequest) error {
+		if err := op.AuthorizeCodeChallenge(r.Data.CodeVerifier, a.challenge); err != nil {
+			return err
+		}
+		if r.Data.RedirectURI != a.redirectURI {
+			return oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+		}
+		var err error
+		aud, err = s.idp.audience(r.Form["resource"], a.audience)
+		return err
+	})
+	switch {
+	case errors.Is(err, errReplay):
+		s.idp.log.Warn("dev IdP: authorization code replayed; its tokens are revoked", "client_id", r.Client.GetID())
+		return nil, oidc.ErrInvalidGrant().WithDescription("code %s", errReplay)
+	case errors.Is(err, errOtherClient):
 		return nil, oidc.ErrInvalidGrant().WithDescription("code was issued to another client")
-	}
-	if err := op.AuthorizeCodeChallenge(r.Data.CodeVerifier, a.challenge); err != nil {
+	case errors.Is(err, errNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid or expired code")
+	case err != nil:
 		return nil, err
 	}
-	if r.Data.RedirectURI != a.redirectURI {
-		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
-	}
-	aud, err := s.idp.audience(r.Form["resource"], a.audience)
-	if err != nil {
-		return nil, err
-	}
-	g := &grant{clientID: a.clientID, subject: a.subject, scopes: a.scopes, audience: aud, authTime: a.authTime}
-	full := &grant{clientID: a.clientID, subject: a.subject, scopes: a.scopes, audience: a.audience, authTime: a.authTime}
+	g := &grant{clientID: a.clientID, subject: a.subject, scopes: a.scopes, audience: aud, authTime: a.authTime, family: a.family}
+	full := &grant{clientID: a.clientID, subject: a.subject, scopes: a.scopes, audience: a.audience, authTime: a.authTime, family: a.family}
 	return s.idp.issue(ctx, r.Client, g, full, a.nonce)
 }
 
 // RefreshToken rotates the refresh token; scope and resource may narrow
 // the new access token, never widen it.
 func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
-	full, err := s.idp.store.useRefresh(r.Data.RefreshToken, r.Client.GetID())
-	if err != nil {
-		return nil, oidc.ErrInvalidGrant().WithDescription("invalid, expired or revoked refresh token")
-	}
-	scopes := full.scopes
-	if len(r.Data.Scopes) > 0 {
-		if !subset(r.Data.Scopes, full.scopes) {
-			return nil, oidc.ErrInvalidScope().WithDescription("a refresh cannot add scopes")
+	var scopes, aud []string
+	full, err := s.idp.store.useRefresh(r.Data.RefreshToken, r.Client.GetID(), func(full *grant) error {
+		scopes = full.scopes
+		if len(r.Data.Scopes) > 0 {
+			if !subset(r.Data.Scopes, full.scopes) {
+				return oidc.ErrInvalidScope().WithDescription("a refresh cannot add scopes")
+			}
+			scopes = r.Data.Scopes
 		}
-		scopes = r.Data.Scopes
-	}
-	aud, err := s.idp.audience(r.Form["resource"], full.audience)
-	if err != nil {
+		var err error
+		aud, err = s.idp.audience(r.Form["resource"], full.audience)
+		return err
+	})
+	switch {
+	case errors.Is(err, errReplay):
+		s.idp.log.Warn("dev IdP: rotated refresh token replayed; its family is revoked", "client_id", r.Client.GetID())
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token %s", errReplay)
+	case errors.Is(err, errNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid, expired or revoked refresh token")
+	case err != nil:
 		return nil, err
 	}
-	g := &grant{clientID: full.clientID, subject: full.subject, scopes: scopes, audience: aud, authTime: full.authTime}
+	g := &grant{clientID: full.clientID, subject: full.subject, scopes: scopes, audience: aud, authTime: full.authTime, family: full.family}
 	return s.idp.issue(ctx, r.Client, g, full, "")
 }
 
@@ -163,9 +185,11 @@ func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRe
 	if len(scopes) == 0 {
 		scopes = slices.DeleteFunc(slices.Clone(c.scopes), isOIDCScope)
 	}
+	// No user approves this grant, so the registered scopes are the ceiling
+	// (an operator's choice at registration), unlike the code grant.
 	for _, sc := range scopes {
-		if !c.IsScopeAllowed(sc) || isOIDCScope(sc) {
-			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
+		if !c.registered(sc) || isOIDCScope(sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not registered for this client (client_credentials grants only registered scopes)", sc)
 		}
 	}
 	aud, err := s.idp.audience(r.Form["resource"], nil)

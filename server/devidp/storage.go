@@ -42,6 +42,9 @@ type authRequest struct {
 	subject  string
 	authTime time.Time
 	done     bool
+
+	failures int    // failed exchanges of its code (grants.go)
+	family   string // the grant family its code started, once redeemed
 }
 
 var _ op.AuthRequest = (*authRequest)(nil)
@@ -71,6 +74,10 @@ type grant struct {
 	audience []string
 	authTime time.Time
 	expires  time.Time // refresh tokens only
+	// family ties every token issued from one authorization code: the
+	// refresh tokens it rotates into and their access tokens. Replaying a
+	// spent code or refresh token revokes the family (grants.go).
+	family string
 }
 
 var _ op.RefreshTokenRequest = (*grant)(nil)
@@ -112,6 +119,8 @@ type storage struct {
 	codes    map[string]string       // code -> request id
 	refresh  map[string]*grant       // refresh token -> grant
 	tokens   map[string]*grant       // access token jti -> grant (introspection, revocation)
+	spent    map[string]spent        // redeemed codes and rotated refresh tokens (grants.go)
+	revoked  map[string]time.Time    // revoked grant families -> when the record may go
 }
 
 func newStorage(ttl time.Duration) (*storage, error) {
@@ -128,6 +137,8 @@ func newStorage(ttl time.Duration) (*storage, error) {
 		codes:    map[string]string{},
 		refresh:  map[string]*grant{},
 		tokens:   map[string]*grant{},
+		spent:    map[string]spent{},
+		revoked:  map[string]time.Time{},
 	}, nil
 }
 
@@ -165,48 +176,6 @@ func (s *storage) approve(id, subject string) (*authRequest, error) {
 	return a, nil
 }
 
-// redeem returns the request behind code and forgets both, so a code works
-// once even when the exchange then fails (RFC 6749 §4.1.2).
-func (s *storage) redeem(code string) (*authRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.codes[code]
-	delete(s.codes, code)
-	a := s.requests[id]
-	delete(s.requests, id)
-	if !ok || a == nil || !a.done || s.now().Sub(a.created) > authRequestTTL {
-		return nil, errNotFound
-	}
-	return a, nil
-}
-
-func (s *storage) newRefresh(g *grant) string {
-	tok := rand.Text() + rand.Text()
-	c := *g
-	c.expires = s.now().Add(refreshTTL)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refresh[tok] = &c
-	return tok
-}
-
-// useRefresh returns the grant of a refresh token and revokes the token:
-// refresh tokens rotate (OAuth 2.1 §4.3.1 for public clients).
-// Another client presenting the token does not revoke it.
-func (s *storage) useRefresh(tok, clientID string) (*grant, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, ok := s.refresh[tok]
-	if !ok || g.clientID != clientID {
-		return nil, errNotFound
-	}
-	delete(s.refresh, tok)
-	if s.now().After(g.expires) {
-		return nil, errNotFound
-	}
-	return g, nil
-}
-
 func (s *storage) recordToken(jti string, g *grant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,7 +186,13 @@ func (s *storage) token(jti string) (*grant, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.tokens[jti]
-	return g, ok && s.now().Before(g.expires)
+	if !ok || !s.now().Before(g.expires) {
+		return nil, false
+	}
+	if _, gone := s.revoked[g.family]; gone && g.family != "" {
+		return nil, false
+	}
+	return g, true
 }
 
 // The methods below implement op.Storage. Tokens are minted by idpServer
