@@ -60,6 +60,7 @@ type Config struct {
 	MetricsAddr            string  `env:"METRICS_ADDR" help:"host:port for a separate Prometheus /metrics listener; empty = /metrics on the main port"`
 	RateLimit              float64 `env:"RATE_LIMIT" envDefault:"20" help:"protected tool calls per second per subject (burst twice that); 0 disables"`
 	UpstreamMaxConcurrency int     `env:"UPSTREAM_MAX_CONCURRENCY" envDefault:"32" help:"agent calls in flight at once; further calls wait for a slot"`
+	UpstreamMaxPerSubject  int     `env:"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT" envDefault:"8" help:"agent calls one subject may have in flight at once (capped at UPSTREAM_MAX_CONCURRENCY), so one user's slow calls cannot take every slot"`
 }
 
 // Duration is a time.Duration that also accepts a bare number of seconds,
@@ -238,6 +239,9 @@ func (c Config) validate() error {
 	}
 	if c.UpstreamMaxConcurrency < 1 {
 		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY", "want a whole number of at least 1"}
+	}
+	if c.UpstreamMaxPerSubject < 1 {
+		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT", "want a whole number of at least 1"}
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}
