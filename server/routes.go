@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"iter"
 	"net/http"
 	"time"
 
@@ -29,7 +30,7 @@ func (a *app) routes() http.Handler {
 	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL}
 	var bindSessions func(http.Handler) http.Handler = passThrough
 	if a.cfg.Stateful {
-		bindSessions = middleware.BindSessions(middleware.SessionOptions{IdleTTL: sessionTimeout + time.Minute, Challenger: ch})
+		bindSessions = middleware.BindSessions(middleware.SessionOptions{Live: a.liveSessions, Challenger: ch})
 	}
 	mcpChain := chi.Chain(
 		middleware.Guard(middleware.GuardOptions{Hosts: a.allowedHosts(), Origins: a.ownOrigins()}),
@@ -164,6 +165,18 @@ func (a *app) checkPolicy(context.Context) (map[string]any, error) {
 		detail["last_error_at"] = st.LastErrorAt.UTC().Format(time.RFC3339)
 	}
 	return detail, nil
+}
+
+// liveSessions lists the ids of the stateful sessions go-sdk holds open, so
+// that a session's owner is kept for exactly the session's life.
+func (a *app) liveSessions() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for ss := range a.mcp.Sessions() {
+			if !yield(ss.ID()) {
+				return
+			}
+		}
+	}
 }
 
 // isListen reports a POST that opens a 2026-07-28 subscription stream.
