@@ -59,10 +59,14 @@ func (a *app) routes() http.Handler {
 	}
 	r.Handle("/.well-known/oauth-protected-resource", handlers.ResourceMetadata(a.rootPRM, a.cfg.MCPURL()))
 
+	// The pages that name internal addresses answer only our own Host
+	// names, like /mcp (DNS rebinding); /healthz stays open to any Host for
+	// orchestrator probes, which send the pod or container address.
+	internal := r.With(middleware.GuardHost(a.allowedHosts()))
 	if a.cfg.MetricsAddr == "" {
 		// With METRICS_ADDR set, the caller serves them on their own
 		// listener and the public port has no /metrics at all.
-		r.Method(http.MethodGet, "/metrics", a.metrics.Handler())
+		internal.Method(http.MethodGet, "/metrics", a.metrics.Handler())
 	}
 	r.Method(http.MethodGet, "/healthz", handlers.Health(a.version, a.started))
 	checks := []handlers.Check{
@@ -72,8 +76,8 @@ func (a *app) routes() http.Handler {
 	if a.policy != nil {
 		checks = append(checks, handlers.Check{Name: "policy", Run: a.checkPolicy})
 	}
-	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second, checks...))
-	r.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
+	internal.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second, checks...))
+	internal.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
 	r.Handle(web.StaticPrefix+"*", web.Static())
 	return r
 }
