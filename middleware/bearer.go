@@ -86,7 +86,7 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 				if hasPendingBody(r) {
 					// ReadBody parks a long body only for a request with
 					// credentials; without them it gets the anonymous cap.
-					tooLarge(w, anonymousMaxBody, anonymousMaxBody+1)
+					tooLarge(w, anonymousMaxBody, true)
 					return
 				}
 				next.ServeHTTP(w, r)

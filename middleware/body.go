@@ -65,7 +65,7 @@ func finishBody(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 		WriteRPCError(w, http.StatusBadRequest, nil, CodeParseError, "Could not read request body")
 		return nil, false
 	case more:
-		tooLarge(w, p.max, p.max)
+		tooLarge(w, p.max, false)
 		return nil, false
 	}
 	r = r.WithContext(context.WithValue(r.Context(), pendingBodyKey{}, (*pendingBody)(nil)))
@@ -79,11 +79,11 @@ func hasPendingBody(r *http.Request) bool {
 	return p != nil
 }
 
-// tooLarge answers 413 for a body over limit (of max, the authenticated
-// limit) and closes the connection: the rest of the body is never read.
-func tooLarge(w http.ResponseWriter, limit, max int64) {
+// tooLarge answers 413 for a body over limit, the anonymous cap or not,
+// and closes the connection: the rest of the body is never read.
+func tooLarge(w http.ResponseWriter, limit int64, anonymous bool) {
 	msg := "Request body exceeds " + strconv.FormatInt(limit, 10) + " bytes"
-	if limit < max {
+	if anonymous {
 		msg += " (the limit without an access token; send one for larger calls)"
 	}
 	w.Header().Set("Connection", "close")

@@ -82,7 +82,7 @@ func ReadBody(max int64) func(http.Handler) http.Handler {
 			case more && limit < max && hasCredentials(r):
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pendingBodyKey{}, p)))
 			case more:
-				tooLarge(w, limit, max)
+				tooLarge(w, limit, limit < max)
 			default:
 				if r := withMessages(w, r, p.body); r != nil {
 					next.ServeHTTP(w, r)

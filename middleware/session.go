@@ -16,9 +16,10 @@ type SessionOptions struct {
 	// Live lists the ids of the MCP sessions go-sdk holds open. An owner is
 	// kept exactly as long as its session is listed: go-sdk's idle timer
 	// restarts when a request ends, so no clock here could match it. Owners
-	// of sessions no longer listed are swept out at most every sweepEvery,
-	// and whenever the table is full. Nil means every session is live
-	// (owners then go only on DELETE or a 404).
+	// of sessions no longer listed are swept out when a claim comes a minute
+	// or more after the last sweep, or finds the table full (then at most
+	// once a second). Nil means every session is live (owners then go only
+	// on DELETE or a 404).
 	Live func() iter.Seq[string]
 	// Max bounds how many owned sessions are remembered; 0 means 10,000.
 	// A live session's owner is never dropped to make room: when the table
@@ -94,10 +95,14 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 // maxSessionIDLen bounds remembered ids; go-sdk's are 26 characters.
 const maxSessionIDLen = 128
 
-// sessionSweepEvery bounds how long the owner of an ended session is remembered
-// when the table is not full. Ids are never reused, so a late sweep only
-// costs memory.
+// sessionSweepEvery bounds how long the owner of an ended session is
+// remembered when the table is not full. Ids are never reused, so a late
+// sweep only costs memory.
 const sessionSweepEvery = time.Minute
+
+// fullSweepEvery bounds the sweeps a full table triggers, so claims hammered
+// at a full table cost a map lookup each, not a walk of every session.
+const fullSweepEvery = time.Second
 
 type sessionVerdict int
 
@@ -143,7 +148,8 @@ func (b *sessionOwners) claim(sid, subject string) (claimed, full bool) {
 	if _, ok := b.owners[sid]; ok {
 		return false, false
 	}
-	if len(b.owners) >= b.max || now.Sub(b.lastSweep) >= sessionSweepEvery {
+	since := now.Sub(b.lastSweep)
+	if since >= sessionSweepEvery || (len(b.owners) >= b.max && since >= fullSweepEvery) {
 		b.sweep(now)
 	}
 	if len(b.owners) >= b.max {

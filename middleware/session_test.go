@@ -142,6 +142,10 @@ func TestSessionOwnersNotEvicted(t *testing.T) {
 		}
 	}
 	delete(sh.live, "a")
+	if got := sh.do("POST", "c", "carol"); got != http.StatusServiceUnavailable {
+		t.Fatalf("claim right after a refused one: %d, want 503 (a full table is swept at most once a second)", got)
+	}
+	sh.now = sh.now.Add(fullSweepEvery)
 	if got := sh.do("POST", "c", "carol"); got != 200 {
 		t.Fatalf("claim after a session ended: %d, want 200", got)
 	}
