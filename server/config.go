@@ -43,7 +43,7 @@ type Config struct {
 	PolicyFile  string `env:"POLICY_FILE" help:"YAML authorization policy: rules over subject, groups, client, tool and arguments (docs/policy.md); reloaded on SIGHUP and on change. Empty = scopes only"`
 	FilterTools bool   `env:"MCP_FILTER_TOOLS" envDefault:"false" help:"tools/list shows each caller only the tools its token's scopes (and the policy) allow"`
 
-	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp (RESOURCE_URL's host and loopback are always accepted)"`
+	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp, /, /readyz and /metrics (RESOURCE_URL's host and loopback are always accepted)"`
 	AllowedOrigins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," help:"extra browser origins accepted on /mcp (use null to allow Origin: null)"`
 
 	UploadURLAllow     []string `env:"UPLOAD_URL_ALLOW" envSeparator:"," help:"https URL prefixes sentinel_upload_file may download from; empty disables file_url"`
