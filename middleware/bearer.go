@@ -41,7 +41,8 @@ type verifiedKey struct{}
 
 // Bearer authenticates the request from its Authorization header — the
 // only place a token is read. A token that is sent is always verified,
-// whatever the method. GET and DELETE (the session stream and session end)
+// whatever the method, and before more of the body than the anonymous cap
+// is read (see [ReadBody]). GET and DELETE (the session stream and session end)
 // always need one. Identity reaches go-sdk through auth.RequireBearerToken so
 // its session binding and req.Extra.TokenInfo work as the SDK intends; this
 // middleware adds what the SDK's does not do: anonymous pass-through, RFC 6750
@@ -82,6 +83,12 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 					opts.Challenger.Missing(w, id, nil)
 					return
 				}
+				if hasPendingBody(r) {
+					// ReadBody parks a long body only for a request with
+					// credentials; without them it gets the anonymous cap.
+					tooLarge(w, anonymousMaxBody, true)
+					return
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -99,6 +106,11 @@ func Bearer(opts BearerOptions) func(http.Handler) http.Handler {
 			}
 			if opts.Debug {
 				logger.Info("auth accepted", "subject", ti.UserID, "scopes", ti.Scopes, "claims", ti.Extra["claims"])
+			}
+			// Verified: only now may the rest of a long body be read.
+			r, ok = finishBody(w, r)
+			if !ok {
+				return
 			}
 			ctx := context.WithValue(r.Context(), verifiedKey{}, ti)
 			// go-sdk reads only the first Authorization value; make it the

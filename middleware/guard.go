@@ -32,17 +32,14 @@ const corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Versio
 // rejects the public Host that nginx forwards with proxy_set_header Host
 // $host; this guard replaces it with an explicit allowlist.
 func Guard(opts GuardOptions) func(http.Handler) http.Handler {
-	hosts := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
-	for _, h := range opts.Hosts {
-		hosts[strings.ToLower(strings.TrimSpace(h))] = true
-	}
+	hostOK := hostAllowed(opts.Hosts)
 	origins := map[string]bool{}
 	for _, o := range opts.Origins {
 		origins[normalizeOrigin(o)] = true
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !hosts[hostname(r.Host)] && !isLoopbackName(hostname(r.Host)) {
+			if !hostOK(r.Host) {
 				WriteRPCError(w, http.StatusForbidden, nil, CodeForbidden, "Forbidden: Host header is not allowed")
 				return
 			}
@@ -74,6 +71,38 @@ func Guard(opts GuardOptions) func(http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// GuardHost refuses a request whose Host is not one of hosts or a loopback
+// name with 403, like [Guard] but without the browser (Origin, CORS) part.
+// It keeps pages that describe internal addresses (the status page,
+// /readyz, /metrics) out of reach of DNS rebinding: a page on an attacker's
+// domain that resolves to this server sends that domain as Host.
+func GuardHost(hosts []string) func(http.Handler) http.Handler {
+	hostOK := hostAllowed(hosts)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !hostOK(r.Host) {
+				w.Header().Set("Cache-Control", "no-store")
+				http.Error(w, "Forbidden: Host header is not allowed", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// hostAllowed returns the Host check both guards use: the configured
+// names, and loopback names and addresses, port ignored.
+func hostAllowed(names []string) func(hostport string) bool {
+	hosts := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+	for _, h := range names {
+		hosts[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	return func(hostport string) bool {
+		h := hostname(hostport)
+		return hosts[h] || isLoopbackName(h)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -58,6 +57,12 @@ func Messages(ctx context.Context) (msgs []Message, ok bool) {
 // nested JSON) and records each message's id, method and tool name for the
 // bearer and scope gates. The body is handed on unchanged.
 //
+// Until a token has been verified only the anonymous cap is read: no
+// anonymous method needs a large body, and a junk Authorization header must
+// not buy a client max bytes of the server's memory. A body that goes on
+// past the cap with credentials is left half read; [Bearer] verifies the
+// token first and only then reads the rest (see body.go).
+//
 // Decoding uses the same decoder and options as go-sdk (segmentio, exact
 // key matching), so the gate and the SDK never disagree on which method or
 // tool a message names, whatever duplicate or case-variant keys it carries.
@@ -68,42 +73,36 @@ func ReadBody(max int64) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			// The body is read before the token is checked, so a client
-			// that trickles it must not hold the connection (and up to max
-			// bytes) for as long as it likes; and no anonymous method needs
-			// a large body, so requests without credentials get a small cap.
-			limit := max
-			if r.Header.Get("Authorization") == "" {
-				limit = min(max, anonymousMaxBody)
-			}
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-			r.Body.Close()
-			_ = rc.SetReadDeadline(time.Time{})
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					msg := "Request body exceeds " + strconv.FormatInt(limit, 10) + " bytes"
-					if limit < max {
-						msg += " (the limit without an access token; send one for larger calls)"
-					}
-					WriteRPCError(w, http.StatusRequestEntityTooLarge, nil, CodeInvalidRequest, msg)
-					return
-				}
+			p := &pendingBody{max: max, deadline: time.Now().Add(bodyReadTimeout)}
+			limit := min(max, anonymousMaxBody)
+			more, err := p.read(w, r, limit)
+			switch {
+			case err != nil:
 				WriteRPCError(w, http.StatusBadRequest, nil, CodeParseError, "Could not read request body")
-				return
+			case more && limit < max && hasCredentials(r):
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pendingBodyKey{}, p)))
+			case more:
+				tooLarge(w, limit, limit < max)
+			default:
+				if r := withMessages(w, r, p.body); r != nil {
+					next.ServeHTTP(w, r)
+				}
 			}
-			msgs, code, msg := peek(body)
-			if code != 0 {
-				WriteRPCError(w, http.StatusBadRequest, nil, code, msg)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), messagesKey{}, msgs)))
 		})
 	}
+}
+
+// withMessages checks a whole body and returns the request carrying it and
+// its messages, or answers 400 and returns nil.
+func withMessages(w http.ResponseWriter, r *http.Request, body []byte) *http.Request {
+	msgs, code, msg := peek(body)
+	if code != 0 {
+		WriteRPCError(w, http.StatusBadRequest, nil, code, msg)
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return r.WithContext(context.WithValue(r.Context(), messagesKey{}, msgs))
 }
 
 func isJSON(ct string) bool {

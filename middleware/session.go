@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"iter"
 	"net/http"
 	"sync"
 	"time"
@@ -12,13 +13,20 @@ import (
 
 // SessionOptions configures [BindSessions].
 type SessionOptions struct {
-	// IdleTTL forgets an owner after this long without a request on the
-	// session; set it to at least the MCP session timeout.
-	IdleTTL time.Duration
-	// Max bounds how many sessions are remembered; the least recently
-	// used is forgotten first. 0 means 10,000.
+	// Live lists the ids of the MCP sessions go-sdk holds open. An owner is
+	// kept exactly as long as its session is listed: go-sdk's idle timer
+	// restarts when a request ends, so no clock here could match it. Owners
+	// of sessions no longer listed are swept out when a claim comes a minute
+	// or more after the last sweep, or finds the table full (then at most
+	// once a second). Nil means every session is live (owners then go only
+	// on DELETE or a 404).
+	Live func() iter.Seq[string]
+	// Max bounds how many owned sessions are remembered; 0 means 10,000.
+	// A live session's owner is never dropped to make room: when the table
+	// is full of live sessions, a request that would claim another one is
+	// refused with 503 until a session ends.
 	Max int
-	// Now is the clock; nil means time.Now.
+	// Now is the clock for the sweep interval; nil means time.Now.
 	Now func() time.Time
 	// Challenger answers anonymous use of an owned session with a 401, so
 	// the client knows to authenticate.
@@ -26,15 +34,16 @@ type SessionOptions struct {
 }
 
 // BindSessions ties a stateful MCP session to the first authenticated
-// subject that uses it. go-sdk binds a session to the user who created it,
-// but clients commonly initialize anonymously, get a 401 on their first
-// protected call and retry with a token on the same Mcp-Session-Id — and a
-// session created anonymously is open to anyone in go-sdk. Here, once a
-// token has been used on a session, every later request on it must carry
-// a token for the same subject: anonymous use of an owned session gets 401
-// (authenticate), use by another subject gets 403.
+// subject that uses it, for the session's whole life. go-sdk binds a
+// session to the user who created it, but clients commonly initialize
+// anonymously, get a 401 on their first protected call and retry with a
+// token on the same Mcp-Session-Id — and a session created anonymously is
+// open to anyone in go-sdk. Here, once a token has been used on a session,
+// every later request on it must carry a token for the same subject:
+// anonymous use of an owned session gets 401 (authenticate), use by another
+// subject gets 403.
 func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
-	b := &sessionOwners{ttl: opts.IdleTTL, max: opts.Max, now: opts.Now, owners: map[string]*sessionOwner{}}
+	b := &sessionOwners{live: opts.Live, max: opts.Max, now: opts.Now, owners: map[string]string{}}
 	if b.max <= 0 {
 		b.max = 10000
 	}
@@ -64,7 +73,16 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 			// Claim before serving, so nobody else can use the session while
 			// a long first call or stream runs; undo it if go-sdk refuses the
 			// session, so unknown ids cannot fill the table.
-			claimed := subject != "" && len(sid) <= maxSessionIDLen && b.claim(sid, subject)
+			claimed := false
+			if subject != "" && len(sid) <= maxSessionIDLen {
+				var full bool
+				if claimed, full = b.claim(sid, subject); full {
+					w.Header().Set("Retry-After", "60")
+					WriteRPCError(w, http.StatusServiceUnavailable, firstID(r.Context()), CodeInvalidRequest,
+						"Too many MCP sessions in use on this server; retry later or end unused sessions")
+					return
+				}
+			}
 			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
 			if status := ww.Status(); r.Method == http.MethodDelete || status == http.StatusNotFound || (claimed && status >= 400) {
@@ -77,6 +95,15 @@ func BindSessions(opts SessionOptions) func(http.Handler) http.Handler {
 // maxSessionIDLen bounds remembered ids; go-sdk's are 26 characters.
 const maxSessionIDLen = 128
 
+// sessionSweepEvery bounds how long the owner of an ended session is
+// remembered when the table is not full. Ids are never reused, so a late
+// sweep only costs memory.
+const sessionSweepEvery = time.Minute
+
+// fullSweepEvery bounds the sweeps a full table triggers, so claims hammered
+// at a full table cost a map lookup each, not a walk of every session.
+const fullSweepEvery = time.Second
+
 type sessionVerdict int
 
 const (
@@ -85,36 +112,25 @@ const (
 	sessionOtherOwner
 )
 
-type sessionOwner struct {
-	subject  string
-	lastSeen time.Time
-}
-
 type sessionOwners struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
+	live func() iter.Seq[string]
+	max  int
+	now  func() time.Time
 
-	mu     sync.Mutex // guards owners
-	owners map[string]*sessionOwner
+	mu        sync.Mutex        // guards the fields below
+	owners    map[string]string // session id → subject
+	lastSweep time.Time
 }
 
-// check reports whether subject may use sid. It changes nothing but the
-// entry's last use.
+// check reports whether subject may use sid. It changes nothing.
 func (b *sessionOwners) check(sid, subject string) sessionVerdict {
-	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	o, ok := b.owners[sid]
-	if ok && b.ttl > 0 && now.Sub(o.lastSeen) > b.ttl {
-		delete(b.owners, sid)
-		return sessionOK
-	}
+	owner, ok := b.owners[sid]
 	switch {
 	case !ok:
 		return sessionOK // not owned yet: go-sdk's own rules apply
-	case o.subject == subject:
-		o.lastSeen = now
+	case owner == subject:
 		return sessionOK
 	case subject == "":
 		return sessionAnonymousOnOwned
@@ -123,37 +139,47 @@ func (b *sessionOwners) check(sid, subject string) sessionVerdict {
 }
 
 // claim records subject as the owner of sid unless it has one, and
-// reports whether this call made the claim.
-func (b *sessionOwners) claim(sid, subject string) bool {
+// reports whether this call made the claim, or that the table is full of
+// live sessions and nothing was recorded.
+func (b *sessionOwners) claim(sid, subject string) (claimed, full bool) {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if o, ok := b.owners[sid]; ok {
-		o.lastSeen = now
-		return false
+	if _, ok := b.owners[sid]; ok {
+		return false, false
+	}
+	since := now.Sub(b.lastSweep)
+	if since >= sessionSweepEvery || (len(b.owners) >= b.max && since >= fullSweepEvery) {
+		b.sweep(now)
 	}
 	if len(b.owners) >= b.max {
-		b.evictOldest()
+		return false, true
 	}
-	b.owners[sid] = &sessionOwner{subject: subject, lastSeen: now}
-	return true
+	b.owners[sid] = subject
+	return true, false
+}
+
+// sweep forgets the owners of sessions go-sdk no longer holds.
+func (b *sessionOwners) sweep(now time.Time) {
+	b.lastSweep = now
+	if b.live == nil {
+		return
+	}
+	live := make(map[string]struct{}, len(b.owners))
+	for sid := range b.live() {
+		if _, ok := b.owners[sid]; ok {
+			live[sid] = struct{}{}
+		}
+	}
+	for sid := range b.owners {
+		if _, ok := live[sid]; !ok {
+			delete(b.owners, sid)
+		}
+	}
 }
 
 func (b *sessionOwners) forget(sid string) {
 	b.mu.Lock()
 	delete(b.owners, sid)
 	b.mu.Unlock()
-}
-
-// evictOldest drops the least recently used entry. O(n), but it runs only
-// when the map is full, which takes max sessions to happen.
-func (b *sessionOwners) evictOldest() {
-	var oldest string
-	var at time.Time
-	for sid, o := range b.owners {
-		if oldest == "" || o.lastSeen.Before(at) {
-			oldest, at = sid, o.lastSeen
-		}
-	}
-	delete(b.owners, oldest)
 }

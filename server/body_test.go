@@ -3,8 +3,10 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // padded returns a tools/call of tool whose arguments make it about n bytes.
@@ -142,6 +144,35 @@ func TestAcceptLeniency(t *testing.T) {
 				checkStateResult(t, r)
 			}
 		})
+	}
+	ts.assertNoSecretsLogged()
+}
+
+// TestLargeBodyWaitsForToken: a body longer than the anonymous cap (1 MiB)
+// is read past it only after the token is verified. A junk token that
+// declares 8 MiB and sends a little over 1 MiB gets its 401 without the
+// server waiting for (and buffering) the rest; a good token still gets its
+// 2 MiB call through.
+func TestLargeBodyWaitsForToken(t *testing.T) {
+	ts := startServerWith(t, setup{env: hostileEnv})
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" +
+		"Authorization: Bearer junk\r\nContent-Length: " + strconv.Itoa(8<<20) + "\r\n\r\n"
+	sent := padded("sentinel_state", 8<<20)[:1<<20+4096] // the rest is held back
+	// The deadline only ends a hang (the code before this fix waited for
+	// the other 7 MiB); the test does not measure time.
+	raw, closed := rawExchange(t, addr, head+sent, 20*time.Second)
+	if st := statusOf(raw); st != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401 before the rest of the body is sent; response %.300q", st, raw)
+	}
+	if !strings.Contains(raw, `error="invalid_token"`) {
+		t.Errorf("401 without invalid_token: %.300q", raw)
+	}
+	if !closed {
+		t.Error("connection left open with 7 MiB of body unread")
+	}
+	if r := ts.post(padded("sentinel_state", 2<<20), rpcOpts{token: ts.mint(nil)}); r.StatusCode != http.StatusOK {
+		t.Fatalf("2 MiB call with a good token: %d %.300s", r.StatusCode, r.body)
 	}
 	ts.assertNoSecretsLogged()
 }

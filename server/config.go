@@ -43,7 +43,7 @@ type Config struct {
 	PolicyFile  string `env:"POLICY_FILE" help:"YAML authorization policy: rules over subject, groups, client, tool and arguments (docs/policy.md); reloaded on SIGHUP and on change. Empty = scopes only"`
 	FilterTools bool   `env:"MCP_FILTER_TOOLS" envDefault:"false" help:"tools/list shows each caller only the tools its token's scopes (and the policy) allow"`
 
-	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp (RESOURCE_URL's host and loopback are always accepted)"`
+	AllowedHosts   []string `env:"MCP_ALLOWED_HOSTS" envSeparator:"," help:"extra Host header values accepted on /mcp, /, /readyz and /metrics (RESOURCE_URL's host and loopback are always accepted)"`
 	AllowedOrigins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," help:"extra browser origins accepted on /mcp (use null to allow Origin: null)"`
 
 	// Limits on what a client can make the server do without a token, and
@@ -70,6 +70,7 @@ type Config struct {
 	MetricsAddr            string  `env:"METRICS_ADDR" help:"host:port for a separate Prometheus /metrics listener; empty = /metrics on the main port"`
 	RateLimit              float64 `env:"RATE_LIMIT" envDefault:"20" help:"protected tool calls per second per subject (burst twice that); 0 disables"`
 	UpstreamMaxConcurrency int     `env:"UPSTREAM_MAX_CONCURRENCY" envDefault:"32" help:"agent calls in flight at once; further calls wait for a slot"`
+	UpstreamMaxPerSubject  int     `env:"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT" envDefault:"8" help:"agent calls one subject may have in flight at once (capped at UPSTREAM_MAX_CONCURRENCY), so one user's slow calls cannot take every slot"`
 }
 
 // Duration is a time.Duration that also accepts a bare number of seconds,
@@ -248,6 +249,9 @@ func (c Config) validate() error {
 	}
 	if c.UpstreamMaxConcurrency < 1 {
 		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY", "want a whole number of at least 1"}
+	}
+	if c.UpstreamMaxPerSubject < 1 {
+		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT", "want a whole number of at least 1"}
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}

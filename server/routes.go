@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"iter"
 	"net/http"
 	"time"
 
@@ -45,7 +46,7 @@ func (a *app) routes() http.Handler {
 	var bindSessions func(http.Handler) http.Handler = passThrough
 	noStream := refuseGET
 	if a.cfg.Stateful {
-		bindSessions = middleware.BindSessions(middleware.SessionOptions{IdleTTL: sessionTimeout + time.Minute, Challenger: ch})
+		bindSessions = middleware.BindSessions(middleware.SessionOptions{Live: a.liveSessions, Challenger: ch})
 		noStream = passThrough // GET opens the session's stream: 401 before anything
 	}
 	mcpChain := chi.Chain(
@@ -80,10 +81,14 @@ func (a *app) routes() http.Handler {
 	}
 	r.Handle("/.well-known/oauth-protected-resource", handlers.ResourceMetadata(a.rootPRM, a.cfg.MCPURL()))
 
+	// The pages that name internal addresses answer only our own Host
+	// names, like /mcp (DNS rebinding); /healthz stays open to any Host for
+	// orchestrator probes, which send the pod or container address.
+	internal := r.With(middleware.GuardHost(a.allowedHosts()))
 	if a.cfg.MetricsAddr == "" {
 		// With METRICS_ADDR set, the caller serves them on their own
 		// listener and the public port has no /metrics at all.
-		r.Method(http.MethodGet, "/metrics", a.metrics.Handler())
+		internal.Method(http.MethodGet, "/metrics", a.metrics.Handler())
 	}
 	r.Method(http.MethodGet, "/healthz", handlers.Health(a.version, a.started))
 	checks := []handlers.Check{
@@ -93,8 +98,8 @@ func (a *app) routes() http.Handler {
 	if a.policy != nil {
 		checks = append(checks, handlers.Check{Name: "policy", Run: a.checkPolicy})
 	}
-	r.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second, checks...))
-	r.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
+	internal.Method(http.MethodGet, "/readyz", handlers.Ready(5*time.Second, checks...))
+	internal.Method(http.MethodGet, "/", handlers.Status(a.statusInfo))
 	r.Handle(web.StaticPrefix+"*", web.Static())
 	return r
 }
@@ -186,6 +191,18 @@ func (a *app) checkPolicy(context.Context) (map[string]any, error) {
 		detail["last_error_at"] = st.LastErrorAt.UTC().Format(time.RFC3339)
 	}
 	return detail, nil
+}
+
+// liveSessions lists the ids of the stateful sessions go-sdk holds open, so
+// that a session's owner is kept for exactly the session's life.
+func (a *app) liveSessions() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for ss := range a.mcp.Sessions() {
+			if !yield(ss.ID()) {
+				return
+			}
+		}
+	}
 }
 
 // isListen reports a POST that opens a 2026-07-28 subscription stream.

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		started: time.Now(),
 		up:      d.Upstream,
 		metrics: d.Metrics,
-		slots:   middleware.NewConcurrency(cfg.UpstreamMaxConcurrency),
+		slots:   middleware.NewConcurrency(cfg.UpstreamMaxConcurrency, cfg.UpstreamMaxPerSubject),
 	}
 	if a.metrics == nil {
 		a.metrics = middleware.NewMetrics(d.Version)
@@ -290,13 +290,14 @@ func (a *app) allowedHosts() []string {
 	return append([]string{u.Hostname()}, a.cfg.AllowedHosts...)
 }
 
-// acquireSlot waits for one of UPSTREAM_MAX_CONCURRENCY agent slots, at
-// most as long as the call itself could take (UPSTREAM_TIMEOUT) and never
-// past the caller's context.
-func (a *app) acquireSlot(ctx context.Context) (func(), error) {
+// acquireSlot waits for one of UPSTREAM_MAX_CONCURRENCY agent slots within
+// subject's share (UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT), at most as long as
+// the call itself could take (UPSTREAM_TIMEOUT) and never past the caller's
+// context.
+func (a *app) acquireSlot(ctx context.Context, subject string) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.cfg.UpstreamTimeout))
 	defer cancel()
-	release, err := a.slots.Acquire(ctx)
+	release, err := a.slots.Acquire(ctx, subject)
 	if err != nil {
 		return nil, err
 	}

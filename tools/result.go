@@ -179,7 +179,7 @@ var errBusy = errors.New("busy")
 // the agent and a limit is configured.
 func acquireAndRun[In any](ctx context.Context, d *Deps, callsAgent bool, in In, fn callFunc[In]) (json.RawMessage, error) {
 	if callsAgent && d.Acquire != nil {
-		release, err := d.Acquire(ctx)
+		release, err := d.Acquire(ctx, callerFrom(ctx).Subject)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errBusy, err)
 		}

@@ -56,10 +56,11 @@ type Deps struct {
 	// MaxInline caps decoded base64 content; 0 means 64 MiB.
 	MaxInline int64
 	// Acquire, when set, is called before a tool that calls the agent does
-	// its work; it waits for one of UPSTREAM_MAX_CONCURRENCY slots and
+	// its work, with the caller's subject; it waits for one of
+	// UPSTREAM_MAX_CONCURRENCY slots (and of the subject's share) and
 	// returns its release, or an error (the call then ends as an isError
-	// result saying the agent is busy).
-	Acquire func(ctx context.Context) (release func(), err error)
+	// result saying why it is busy).
+	Acquire func(ctx context.Context, subject string) (release func(), err error)
 	// Observe, when set, is told each finished call's tool, outcome (the
 	// audit log's) and duration, for metrics.
 	Observe func(tool, outcome string, d time.Duration)

@@ -242,4 +242,16 @@ describe('deploy/sentinelx-mcp.service', { skip: have('systemd-analyze') ? false
       'LogsDirectory=sentinelx-mcp',
     ]) assert.ok(unit.includes(d), `unit has ${JSON.stringify(d)}`);
   });
+
+  test('it caps memory: MemoryHigh below MemoryMax, both above the binary\'s 256 MiB GOMEMLIMIT', () => {
+    const unit = fs.readFileSync(UNIT, 'utf8');
+    const mib = (name) => {
+      const m = new RegExp(`^${name}=(\\d+)([KMG])$`, 'm').exec(unit);
+      assert.ok(m, `unit sets ${name}= in K, M or G`);
+      return Number(m[1]) * { K: 1 / 1024, M: 1, G: 1024 }[m[2]];
+    };
+    const high = mib('MemoryHigh');
+    const hard = mib('MemoryMax');
+    assert.ok(high > 256 && high < hard, `MemoryHigh ${high} MiB, MemoryMax ${hard} MiB`);
+  });
 });
