@@ -6,12 +6,12 @@ import (
 )
 
 // MaxBatch refuses a JSON-RPC batch of more than max messages with one
-// JSON-RPC error (400, Invalid Request) before any of them is processed or
-// authenticated. go-sdk accepts batches of any length on 2025-03-26 and
+// JSON-RPC error (400, Invalid Request) before any of them is processed. go-sdk accepts batches of any length on 2025-03-26 and
 // answers every message, so a 0.5 MiB body of 10,000 tools/list requests
 // cost ~190 MiB of response, ~900 MiB of RSS and 13–40 s of CPU. Real
 // clients send one message per request; max < 1 means no limit. It runs
-// after [ReadBody], which recorded the messages.
+// after [Bearer]: a body over the anonymous read is finished only once its
+// token is verified, and only then are all of its messages known.
 func MaxBatch(max int) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if max < 1 {

@@ -56,6 +56,22 @@ func TestBatchCap(t *testing.T) {
 	if r.StatusCode != http.StatusBadRequest || ts.AgentCalls() != before {
 		t.Errorf("oversize batch with a token: status %d, %d agent calls; want 400 and none", r.StatusCode, ts.AgentCalls()-before)
 	}
+
+	// A body over the 1 MiB anonymous read is finished only once the token
+	// is verified; the cap must count its messages then too.
+	pad := strings.Repeat("x", 64<<10)
+	calls = calls[:0]
+	for i := range 20 {
+		calls = append(calls, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i+1)+`,"method":"tools/call","params":{"name":"sentinel_state","arguments":{},"_meta":{"pad":"`+pad+`"}}}`)
+	}
+	big := "[" + strings.Join(calls, ",") + "]"
+	if len(big) <= 1<<20 || 20 <= ts.Cfg.MaxBatch {
+		t.Fatalf("the test needs a body over 1 MiB (%d) and a batch over MCP_MAX_BATCH", len(big))
+	}
+	r = ts.post(big, rpcOpts{token: tok, accept: "application/json"})
+	if r.StatusCode != http.StatusBadRequest || ts.AgentCalls() != before {
+		t.Errorf("oversize batch over 1 MiB with a token: status %d, %d agent calls; want 400 and none", r.StatusCode, ts.AgentCalls()-before)
+	}
 }
 
 // TestResponseCap: the answer to one POST is bounded as a whole; over

@@ -54,7 +54,6 @@ func (a *app) routes() http.Handler {
 		noStream,
 		middleware.ClientAddr(a.cfg.trustedProxies()),
 		middleware.ReadBody(a.cfg.MaxBodyBytes),
-		middleware.MaxBatch(a.cfg.MaxBatch),
 		middleware.Bearer(middleware.BearerOptions{
 			Verify: func(ctx context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
 				return a.verifier.Verify(ctx, tok)
@@ -64,6 +63,9 @@ func (a *app) routes() http.Handler {
 			Logger:     a.log,
 			Debug:      a.cfg.AuthDebug,
 		}),
+		// After Bearer: a body over 1 MiB is finished only once its token
+		// is verified, and the batch cap must see its messages too.
+		middleware.MaxBatch(a.cfg.MaxBatch),
 		a.anonLimits(),
 		middleware.Scopes(a.table.ScopeOf, ch, a.log),
 		bindSessions,
