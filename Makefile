@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build install run-dev clean bench
+.PHONY: test vet unit e2e build install run-dev clean bench release image
 
 test: vet unit e2e
 
@@ -35,5 +35,11 @@ bench: build
 	$(GO) build -o e2e/.bin/bench ./e2e/bench
 	e2e/.bin/bench -bin ./sentinelx-mcp $(BENCH_FLAGS)
 
+# Release artifacts in dist/: static binaries (linux/amd64, linux/arm64,
+# darwin/amd64, darwin/arm64) stamped with `git describe`, reproducible
+# tarballs, a CycloneDX SBOM each, SHA256SUMS. docs/shipping.md.
+release:
+	GO=$(GO) scripts/release.sh
+
 clean:
-	rm -rf sentinelx-mcp e2e/.bin e2e/node_modules e2e/test-output
+	rm -rf sentinelx-mcp dist e2e/.bin e2e/node_modules e2e/test-output
