@@ -6,7 +6,7 @@ GO ?= go
 test: vet unit e2e
 
 vet:
-	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web; exit 1; }
+	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web deploy 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web deploy; exit 1; }
 	$(GO) vet ./...
 
 unit:
@@ -40,6 +40,12 @@ bench: build
 # tarballs, a CycloneDX SBOM each, SHA256SUMS. docs/shipping.md.
 release:
 	GO=$(GO) scripts/release.sh
+
+# Container image (Containerfile) with podman, offline: the build stage runs
+# on this machine's Go toolchain and module cache, nothing is pulled.
+# IMAGE=name:tag to name it; GO_IMAGE=<registry Go image> to use that instead.
+image:
+	GO=$(GO) scripts/image.sh
 
 clean:
 	rm -rf sentinelx-mcp dist e2e/.bin e2e/node_modules e2e/test-output

@@ -49,7 +49,7 @@ for target in $TARGETS; do
 	stage=$work/$name
 	mkdir -p "$stage/deploy"
 	echo "release: building $name" >&2
-	CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOFLAGS= "$GO" build -trimpath -buildvcs=false \
+	CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOFLAGS='' "$GO" build -trimpath -buildvcs=false \
 		-ldflags "-s -w -buildid= -X main.version=$VERSION" \
 		-o "$stage/sentinelx-mcp" ./cmd/sentinelx-mcp
 	for f in "${EXTRA[@]}"; do
