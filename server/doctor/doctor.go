@@ -115,25 +115,25 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	r.add(r.checkResourceURL())
 	r.add(r.checkAudience())
-	r.add(r.timed(ctx, r.checkDiscovery))
-	r.add(r.timed(ctx, r.checkJWKS))
-	r.add(r.timed(ctx, r.checkIntrospection))
-	r.add(r.timed(ctx, r.checkAgent))
-	r.add(r.timed(ctx, r.checkAgentRefusesAnonymous))
+	r.add(r.timed(ctx, "issuer discovery", r.checkDiscovery))
+	r.add(r.timed(ctx, "signing keys (JWKS)", r.checkJWKS))
+	r.add(r.timed(ctx, "introspection", r.checkIntrospection))
+	r.add(r.timed(ctx, "agent", r.checkAgent))
+	r.add(r.timed(ctx, "agent refuses anonymous", r.checkAgentRefusesAnonymous))
 	r.add(r.checkPolicy())
 	r.add(Check{Name: "agents file", Status: StatusSkip, Detail: "AGENTS_FILE (several agents) is not supported by this version; SENTINELX_URL is the one agent"})
 	r.add(r.checkUploadAllow())
 	r.add(r.checkEditDir())
-	r.add(r.timed(ctx, func(ctx context.Context) Check {
+	r.add(r.timed(ctx, "listen", func(ctx context.Context) Check {
 		return r.checkListen(ctx, "listen", "MCP_HOST, MCP_PORT", hostPort(cfg.Host, cfg.Port))
 	}))
 	if cfg.MetricsAddr != "" {
-		r.add(r.timed(ctx, func(ctx context.Context) Check {
+		r.add(r.timed(ctx, "metrics listen", func(ctx context.Context) Check {
 			return r.checkListen(ctx, "metrics listen", "METRICS_ADDR", cfg.MetricsAddr)
 		}))
 	}
 	if o.Token != "" {
-		r.add(r.timed(ctx, r.checkToken))
+		r.add(r.timed(ctx, "token", r.checkToken))
 	}
 	return r.report()
 }
@@ -153,7 +153,7 @@ func (r *run) report() Report {
 // timed runs one check under its own deadline. A check that does not
 // return by then (it should, its I/O has the same deadline) is reported as
 // timed out and left behind: a dead IdP never hangs doctor.
-func (r *run) timed(ctx context.Context, f func(context.Context) Check) Check {
+func (r *run) timed(ctx context.Context, name string, f func(context.Context) Check) Check {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	done := make(chan Check, 1)
@@ -168,7 +168,7 @@ func (r *run) timed(ctx context.Context, f func(context.Context) Check) Check {
 			return c
 		case <-time.After(r.timeout / 5):
 		}
-		return Check{Name: "check", Status: StatusFail, Detail: fmt.Sprintf("did not finish within %s", r.timeout), Fix: "see the checks above; raise --timeout if the network is slow"}
+		return Check{Name: name, Status: StatusFail, Detail: fmt.Sprintf("did not finish within %s", r.timeout), Fix: "raise --timeout if the network is slow"}
 	}
 }
 

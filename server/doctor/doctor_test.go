@@ -126,7 +126,7 @@ func TestHealthyConfigurationIsReadyAndExplainsAGoodToken(t *testing.T) {
 	wantStatus(t, rep, text, "agents file", doctor.StatusSkip, "not supported")
 	tc := wantStatus(t, rep, text, "token", doctor.StatusPass, `accepted: subject "`)
 	notes := strings.Join(tc.Notes, "\n")
-	for _, want := range []string{"token: " + strconv.Itoa(len(tok)) + " chars, sha256 ", "matches OIDC_ISSUER", "includes an expected audience", "can call: ping, sentinel_state, sentinel_exec", "sentinel_exec", "cannot call: ", "sentinel_service (needs sentinelx:service)"} {
+	for _, want := range []string{"token: " + strconv.Itoa(len(tok)) + " chars, sha256 ", "matches OIDC_ISSUER", `scope: "sentinelx:state sentinelx:exec"`, "includes an expected audience", "can call: ping, sentinel_state, sentinel_exec", "sentinel_exec", "cannot call: ", "sentinel_service (needs sentinelx:service)"} {
 		if !strings.Contains(notes, want) {
 			t.Fatalf("token notes lack %q:\n%s", want, notes)
 		}

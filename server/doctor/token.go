@@ -115,6 +115,17 @@ func (r *run) explainClaims(tok string) []string {
 	if nbf, ok := cl["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(now.Add(middleware.Leeway)) {
 		notes = append(notes, fmt.Sprintf("nbf %s: not valid yet (check this host's clock)", time.Unix(int64(nbf), 0).UTC().Format(time.RFC3339)))
 	}
+	// The scopes as the configured claims carry them (OIDC_SCOPE_CLAIMS);
+	// the verdict says which of them the verifier took.
+	for _, name := range r.cfg.ScopeClaims {
+		if v, ok := cl[name]; ok {
+			b, _ := json.Marshal(v)
+			if len(b) > 300 {
+				b = append(b[:300], "…"...)
+			}
+			notes = append(notes, fmt.Sprintf("%s: %s", name, b))
+		}
+	}
 	for _, k := range []string{"client_id", "azp"} {
 		if s, ok := cl[k].(string); ok && s != "" {
 			notes = append(notes, fmt.Sprintf("client %q", s))
