@@ -14,7 +14,7 @@ import path from 'node:path';
 import { REPO_ROOT, freePort, sleep, startAgent } from '../lib/bridge.js';
 
 const have = (cmd) => spawnSync('bash', ['-c', `command -v ${cmd}`]).status === 0;
-const canBuild = have('podman') && fs.existsSync('/bin/busybox') && process.getuid?.() === 0;
+const canBuild = have('podman') && have('unshare') && fs.existsSync('/bin/busybox') && process.getuid?.() === 0;
 const VERSION = 'v0.0.0-image.1';
 const tag = `localhost/sentinelx-mcp-e2e:${crypto.randomBytes(4).toString('hex')}`;
 const builder = `localhost/sentinelx-mcp-gobuilder-e2e:${crypto.randomBytes(4).toString('hex')}`;
@@ -32,7 +32,9 @@ describe('container image', { skip: canBuild ? false : 'needs root, podman and b
   let entries;
 
   before(() => {
-    const r = sh('bash', [path.join(REPO_ROOT, 'scripts', 'image.sh')], {
+    // In a network namespace of its own, with no interface up: any registry
+    // pull or module download would fail the build.
+    const r = sh('unshare', ['--net', 'bash', path.join(REPO_ROOT, 'scripts', 'image.sh')], {
       cwd: REPO_ROOT,
       env: { ...process.env, IMAGE: tag, BUILDER_IMAGE: builder, VERSION, SOURCE_DATE_EPOCH: '1700000000' },
     });
@@ -57,7 +59,7 @@ describe('container image', { skip: canBuild ? false : 'needs root, podman and b
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('built from local files only: --pull=never, a local builder, a scratch final stage', () => {
+  test('built from local files only, without a network: --pull=never, a local builder, a scratch final stage', () => {
     assert.match(buildLog, /FROM localhost\/sentinelx-mcp-gobuilder-e2e:\w+ AS build/);
     assert.doesNotMatch(buildLog, /Trying to pull|docker\.io|quay\.io|Copying blob .* from/i);
     const script = fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'image.sh'), 'utf8');
