@@ -29,6 +29,9 @@ const maxDoc = 1 << 20
 // checkDiscovery loads the issuer's metadata (OpenID Connect discovery,
 // then RFC 8414) and compares its issuer with OIDC_ISSUER byte for byte:
 // the verifier tolerates a trailing slash, the tokens' iss does not lie.
+// zitadel's client.Discover is not used: it knows only the OIDC path and,
+// on a mismatch, does not say which issuer the document names — which is
+// the one thing the operator needs to copy.
 func (r *run) checkDiscovery(ctx context.Context) Check {
 	c := Check{Name: "issuer discovery"}
 	// With OIDC_JWKS_URI set and no introspection, serve never fetches
