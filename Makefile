@@ -1,12 +1,12 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build install run-dev clean bench
+.PHONY: test vet unit e2e build install run-dev clean bench release image
 
 test: vet unit e2e
 
 vet:
-	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web; exit 1; }
+	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web deploy 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web deploy; exit 1; }
 	$(GO) vet ./...
 
 unit:
@@ -35,5 +35,17 @@ bench: build
 	$(GO) build -o e2e/.bin/bench ./e2e/bench
 	e2e/.bin/bench -bin ./sentinelx-mcp $(BENCH_FLAGS)
 
+# Release artifacts in dist/: static binaries (linux/amd64, linux/arm64,
+# darwin/amd64, darwin/arm64) stamped with `git describe`, reproducible
+# tarballs, a CycloneDX SBOM each, SHA256SUMS. docs/shipping.md.
+release:
+	GO=$(GO) scripts/release.sh
+
+# Container image (Containerfile) with podman, offline: the build stage runs
+# on this machine's Go toolchain and module cache, nothing is pulled.
+# IMAGE=name:tag to name it; GO_IMAGE=<registry Go image> to use that instead.
+image:
+	GO=$(GO) scripts/image.sh
+
 clean:
-	rm -rf sentinelx-mcp e2e/.bin e2e/node_modules e2e/test-output
+	rm -rf sentinelx-mcp dist e2e/.bin e2e/node_modules e2e/test-output

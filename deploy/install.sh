@@ -3,6 +3,8 @@
 #
 #   sudo deploy/install.sh                     build with Go, install, enable, (re)start
 #   sudo deploy/install.sh --binary ./sentinelx-mcp   install a prebuilt binary
+#   sudo deploy/install.sh --tarball sentinelx-mcp_V_linux_amd64.tar.gz   install a release
+#   sudo ./deploy/install.sh                   (inside an unpacked release: its binary)
 #   deploy/install.sh --dry-run                print what would be done, change nothing
 #   sudo deploy/install.sh --uninstall [--purge]      remove (--purge: config and user too)
 #   DESTDIR=/tmp/root deploy/install.sh --binary B    stage into a root (no systemctl, no useradd)
@@ -28,17 +30,20 @@ OLD_ENV_FILE=/etc/$OLD_NAME/$OLD_NAME.env
 SERVICE_USER=$NAME
 
 binary=""
+tarball=""
 dry_run=0
 uninstall=0
 purge=0
 start=1
 
 usage() {
-	sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	cat <<'EOF'
 
 Options:
   --binary PATH   install this binary instead of building ./cmd/sentinelx-mcp with Go
+  --tarball PATH  install a release tarball (make release): its binary, unit and env
+                  example; checked against SHA256SUMS when that file is beside it
   --dry-run       print the actions, change nothing
   --uninstall     stop, disable and remove the service and the binary (config is kept)
   --purge         with --uninstall: also remove /etc/sentinelx-mcp and the system user
@@ -58,6 +63,12 @@ while (($#)); do
 		shift
 		;;
 	--binary=*) binary=${1#*=} ;;
+	--tarball)
+		[[ $# -ge 2 ]] || { echo "install.sh: --tarball needs a path" >&2; exit 2; }
+		tarball=$2
+		shift
+		;;
+	--tarball=*) tarball=${1#*=} ;;
 	--dry-run | -n) dry_run=1 ;;
 	--uninstall) uninstall=1 ;;
 	--purge) purge=1 ;;
@@ -110,6 +121,52 @@ fi
 # ------------------------------------------------------------------- binary --
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+if [[ -n $tarball && -n $binary ]]; then
+	echo "install.sh: give --binary or --tarball, not both" >&2
+	exit 2
+fi
+if [[ -n $tarball ]]; then
+	[[ -f $tarball ]] || { echo "install.sh: --tarball $tarball: no such file" >&2; exit 1; }
+	tb_name=$(basename "$tarball" .tar.gz)
+	sums=$(dirname "$tarball")/SHA256SUMS
+	if [[ -f $sums ]]; then
+		line=$(grep -F "  $tb_name.tar.gz" "$sums" || true)
+		[[ -n $line ]] || {
+			echo "install.sh: $tb_name.tar.gz is not listed in $sums" >&2
+			exit 1
+		}
+		(cd "$(dirname "$tarball")" && sha256sum -c --quiet - <<<"$line") || {
+			echo "install.sh: $tarball does not match $sums" >&2
+			exit 1
+		}
+		say "checked $tb_name.tar.gz against SHA256SUMS"
+	fi
+	# sentinelx-mcp_VERSION_OS_ARCH: refuse another platform's binary
+	# unless staging into DESTDIR for another machine.
+	if [[ $tb_name =~ _([a-z]+)_([a-z0-9]+)$ && -z $DESTDIR ]]; then
+		case $(uname -m) in x86_64) host_arch=amd64 ;; aarch64 | arm64) host_arch=arm64 ;; *) host_arch=$(uname -m) ;; esac
+		host_os=$(uname -s | tr '[:upper:]' '[:lower:]')
+		if [[ ${BASH_REMATCH[1]} != "$host_os" || ${BASH_REMATCH[2]} != "$host_arch" ]]; then
+			echo "install.sh: $tb_name is for ${BASH_REMATCH[1]}/${BASH_REMATCH[2]}, this host is $host_os/$host_arch" >&2
+			exit 1
+		fi
+	fi
+	tar -xzf "$tarball" -C "$tmp"
+	dirs=("$tmp"/*/)
+	if [[ ${#dirs[@]} -ne 1 || ! -f ${dirs[0]}$NAME || ! -f ${dirs[0]}deploy/$NAME.service ]]; then
+		echo "install.sh: $tarball is not a sentinelx-mcp release (want one directory with $NAME and deploy/)" >&2
+		exit 1
+	fi
+	binary=${dirs[0]}$NAME
+	# The unit and env example that came with this binary.
+	SELF_DIR=${dirs[0]}deploy
+	say "installing $("$binary" version 2>/dev/null || echo "$tb_name") from $tarball"
+elif [[ -z $binary && ! -f $REPO_DIR/go.mod && -x $REPO_DIR/$NAME ]]; then
+	# Run from an unpacked release: install the binary it ships.
+	binary=$REPO_DIR/$NAME
+	say "installing $("$binary" version 2>/dev/null || echo "$binary") from this release"
+fi
 
 if [[ -z $binary ]]; then
 	go=${GO:-go}

@@ -27,6 +27,7 @@ Usage:
   sentinelx-mcp [serve]        run the bridge (configured by environment variables)
   sentinelx-mcp agent [flags]  run a sandboxed SentinelX Core test agent on loopback
   sentinelx-mcp dev [flags]    bridge + OAuth server + sandboxed agent on loopback, with a ready token
+  sentinelx-mcp doctor [flags] check the configuration against the IdP, the agent and this host
   sentinelx-mcp version        print the version
   sentinelx-mcp help           print this help
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAgent(ctx, args, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, args, getenv, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sentinelx-mcp", buildVersion())
 		return nil

@@ -179,6 +179,81 @@ describe('deploy/install.sh', () => {
   });
 });
 
+// A release tarball as scripts/release.sh lays it out, around the e2e binary
+// (release.test.js checks release.sh itself).
+function makeRelease(dir, bin, name = 'sentinelx-mcp_v9.9.9_linux_amd64') {
+  const stage = path.join(dir, 'stage', name);
+  fs.mkdirSync(path.join(stage, 'deploy'), { recursive: true });
+  fs.copyFileSync(bin, path.join(stage, 'sentinelx-mcp'));
+  fs.chmodSync(path.join(stage, 'sentinelx-mcp'), 0o755);
+  for (const f of ['install.sh', 'sentinelx-mcp.service', 'sentinelx-mcp.env.example', 'sentinelx-mcp.logrotate', 'nginx.conf']) {
+    fs.copyFileSync(path.join(DEPLOY, f), path.join(stage, 'deploy', f));
+  }
+  const tarball = path.join(dir, `${name}.tar.gz`);
+  assert.equal(spawnSync('tar', ['-czf', tarball, '-C', path.join(dir, 'stage'), name]).status, 0);
+  const sums = spawnSync('sha256sum', [`${name}.tar.gz`], { cwd: dir, encoding: 'utf8' }).stdout;
+  fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums);
+  return { tarball, stage };
+}
+
+describe('deploy/install.sh with a release', () => {
+  let bin;
+  const dirs = [];
+  const mk = (p) => { const d = fs.mkdtempSync(path.join(os.tmpdir(), p)); dirs.push(d); return d; };
+  before(async () => { bin = await buildBinary(); }, { timeout: 300_000 });
+  after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+
+  test('--tarball: checked against SHA256SUMS, its binary and unit installed', () => {
+    const { tarball } = makeRelease(mk('sx-rel-'), bin);
+    const root = mk('sx-root-');
+    const r = install(['--tarball', tarball, '--no-start'], root);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /checked sentinelx-mcp_v9\.9\.9_linux_amd64\.tar\.gz against SHA256SUMS/);
+    assert.ok(fs.readFileSync(path.join(root, 'usr/local/bin/sentinelx-mcp')).equals(fs.readFileSync(bin)));
+    assert.ok(fs.existsSync(path.join(root, 'etc/systemd/system/sentinelx-mcp.service')));
+    assert.ok(fs.existsSync(path.join(root, 'etc/sentinelx-mcp/sentinelx-mcp.env')));
+  });
+
+  test('--tarball refuses a tarball that does not match SHA256SUMS, and a non-release tarball', () => {
+    const dir = mk('sx-rel-');
+    const { tarball } = makeRelease(dir, bin);
+    fs.appendFileSync(tarball, 'tampered');
+    const r = install(['--tarball', tarball], mk('sx-root-'));
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /does not match .*SHA256SUMS/);
+
+    fs.copyFileSync(path.join(DEPLOY, 'nginx.conf'), path.join(dir, 'unlisted.tar.gz'));
+    const u = install(['--tarball', path.join(dir, 'unlisted.tar.gz')], mk('sx-root-'));
+    assert.equal(u.code, 1, u.out);
+    assert.match(u.out, /unlisted\.tar\.gz is not listed in .*SHA256SUMS/);
+
+    const junk = path.join(mk('sx-junk-'), 'junk.tar.gz');
+    assert.equal(spawnSync('tar', ['-czf', junk, '-C', DEPLOY, 'nginx.conf']).status, 0);
+    const j = install(['--tarball', junk], mk('sx-root-'));
+    assert.equal(j.code, 1, j.out);
+    assert.match(j.out, /is not a sentinelx-mcp release/);
+    const both = install(['--tarball', junk, '--binary', bin], mk('sx-root-'));
+    assert.equal(both.code, 2, both.out);
+  });
+
+  test('--tarball refuses another platform\'s binary on the live system', () => {
+    const { tarball } = makeRelease(mk('sx-rel-'), bin, 'sentinelx-mcp_v9.9.9_linux_riscv64');
+    const r = install(['--dry-run', '--tarball', tarball]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /is for linux\/riscv64, this host is linux\//);
+  });
+
+  test('install.sh run from an unpacked release installs the release\'s binary without Go', () => {
+    const { stage } = makeRelease(mk('sx-rel-'), bin);
+    const root = mk('sx-root-');
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/tmp', DESTDIR: root, GO: '/nonexistent/go' };
+    const r = spawnSync('bash', [path.join(stage, 'deploy', 'install.sh'), '--no-start'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /from this release/);
+    assert.ok(fs.readFileSync(path.join(root, 'usr/local/bin/sentinelx-mcp')).equals(fs.readFileSync(bin)));
+  });
+});
+
 describe('deploy/sentinelx-mcp.env.example', () => {
   test('documents every variable `sentinelx-mcp help` lists, each with a comment', async () => {
     const bin = await buildBinary();
