@@ -307,7 +307,7 @@ func TestHostChecks(t *testing.T) {
 	wantStatus(t, rep, text, "policy", doctor.StatusFail, pol)
 
 	os.Chmod(ww, 0o755)
-	os.WriteFile(pol, []byte("rules:\n  - name: everyone\n    effect: allow\n"), 0o600)
+	os.WriteFile(pol, []byte("rules:\n  - name: everyone\n    effect: allow\n    unconstrained_args: [\"*\"]\n"), 0o600)
 	ln.Close()
 	s.env["OIDC_EXPECTED_AUDIENCE"] = s.env["RESOURCE_URL"] + "/mcp"
 	rep, text = s.run(t, "")
