@@ -54,8 +54,7 @@ func RateLimit(opts RateLimitOptions) func(http.Handler) http.Handler {
 	b := newBuckets(opts)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			msgs, _ := Messages(r.Context())
-			id, n, _ := protectedCalls(msgs, opts.ScopeOf)
+			id, n, _ := protectedCalls(r.Context(), opts.ScopeOf)
 			subject := rateSubject(auth.TokenInfoFromContext(r.Context()))
 			if n == 0 || subject == "" {
 				next.ServeHTTP(w, r)
