@@ -50,8 +50,9 @@ type Message struct {
 // so the two cannot disagree on what counts. The gates run one after the
 // other on the request's goroutine; nothing else writes it.
 type parsed struct {
-	msgs  []Message
-	calls *protected // nil until resolved
+	msgs     []Message
+	calls    protected
+	resolved bool // calls is set
 }
 
 type messagesKey struct{}

@@ -69,14 +69,13 @@ func protectedCalls(ctx context.Context, scopeOf ScopeFunc) (id json.RawMessage,
 	if p == nil {
 		return nil, 0, nil
 	}
-	if p.calls == nil {
-		p.calls = resolve(p.msgs, scopeOf)
+	if !p.resolved {
+		p.calls, p.resolved = resolve(p.msgs, scopeOf), true
 	}
 	return p.calls.id, p.calls.n, p.calls.scopes
 }
 
-func resolve(msgs []Message, scopeOf ScopeFunc) *protected {
-	c := &protected{}
+func resolve(msgs []Message, scopeOf ScopeFunc) (c protected) {
 	for _, m := range msgs {
 		if m.Method != "tools/call" {
 			continue
