@@ -43,13 +43,28 @@ type Message struct {
 	Tool   string          // params.name of a tools/call
 }
 
+// parsed is what the gates know about a request's body, carried in its
+// context as one typed value: the messages [ReadBody] found, and the
+// protected calls among them, resolved against the tool table once by the
+// first gate that needs them ([Scopes]) and read by the next ([RateLimit]),
+// so the two cannot disagree on what counts. The gates run one after the
+// other on the request's goroutine; nothing else writes it.
+type parsed struct {
+	msgs     []Message
+	calls    protected
+	resolved bool // calls is set
+}
+
 type messagesKey struct{}
 
 // Messages returns the JSON-RPC messages [ReadBody] found in the request.
 // ok is false when the body was not read (GET, DELETE, non-JSON POST).
 func Messages(ctx context.Context) (msgs []Message, ok bool) {
-	msgs, ok = ctx.Value(messagesKey{}).([]Message)
-	return msgs, ok
+	p, ok := ctx.Value(messagesKey{}).(*parsed)
+	if !ok {
+		return nil, false
+	}
+	return p.msgs, true
 }
 
 // ReadBody reads a POSTed JSON body once, bounded by max bytes, rejects what
@@ -102,7 +117,7 @@ func withMessages(w http.ResponseWriter, r *http.Request, body []byte) *http.Req
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	return r.WithContext(context.WithValue(r.Context(), messagesKey{}, msgs))
+	return r.WithContext(context.WithValue(r.Context(), messagesKey{}, &parsed{msgs: msgs}))
 }
 
 func isJSON(ct string) bool {

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -24,8 +25,7 @@ func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Han
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			msgs, _ := Messages(r.Context())
-			id, _, needed := protectedCalls(msgs, scopeOf)
+			id, _, needed := protectedCalls(r.Context(), scopeOf)
 			if len(needed) == 0 {
 				next.ServeHTTP(w, r)
 				return
@@ -51,11 +51,31 @@ func Scopes(scopeOf ScopeFunc, ch Challenger, logger *slog.Logger) func(http.Han
 	}
 }
 
-// protectedCalls picks the tools/call messages whose tool needs a scope:
-// the first one's id (for error bodies), how many there are, and the
-// distinct scopes they need, in order. The scope gate and the rate limit
-// must agree on what counts.
-func protectedCalls(msgs []Message, scopeOf ScopeFunc) (id json.RawMessage, n int, scopes []string) {
+// protected is the part of a request the scope gate and the rate limit
+// act on: its tools/call messages whose tool needs a scope.
+type protected struct {
+	id     json.RawMessage // the first one's id, for error bodies
+	n      int             // how many there are
+	scopes []string        // the distinct scopes they need, in order
+}
+
+// protectedCalls returns the protected calls of the request in ctx,
+// resolving them with scopeOf on first use and keeping the result in the
+// request's parsed body, so each tool name is looked up once per request
+// whichever gates ask. The scope gate and the rate limit must agree on
+// what counts; both are given the tool table's ScopeOf.
+func protectedCalls(ctx context.Context, scopeOf ScopeFunc) (id json.RawMessage, n int, scopes []string) {
+	p, _ := ctx.Value(messagesKey{}).(*parsed)
+	if p == nil {
+		return nil, 0, nil
+	}
+	if !p.resolved {
+		p.calls, p.resolved = resolve(p.msgs, scopeOf), true
+	}
+	return p.calls.id, p.calls.n, p.calls.scopes
+}
+
+func resolve(msgs []Message, scopeOf ScopeFunc) (c protected) {
 	for _, m := range msgs {
 		if m.Method != "tools/call" {
 			continue
@@ -64,13 +84,13 @@ func protectedCalls(msgs []Message, scopeOf ScopeFunc) (id json.RawMessage, n in
 		if s == "" {
 			continue
 		}
-		if n == 0 {
-			id = m.ID
+		if c.n == 0 {
+			c.id = m.ID
 		}
-		n++
-		if !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
+		c.n++
+		if !slices.Contains(c.scopes, s) {
+			c.scopes = append(c.scopes, s)
 		}
 	}
-	return id, n, scopes
+	return c
 }

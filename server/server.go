@@ -1,6 +1,6 @@
 // Package server assembles sentinelx-mcp: configuration, the chi router
 // with every route (routes.go), the MCP server and its tools, token
-// verification, and the listener lifecycle.
+// verification, the Prometheus metrics, and the listener lifecycle.
 package server
 
 import (
@@ -41,8 +41,8 @@ type Deps struct {
 	Upstream *upstream.Client
 	// Metrics collects the Prometheus metrics; nil means New builds its
 	// own. It is served on /metrics unless METRICS_ADDR is set, in which
-	// case the caller serves [middleware.Metrics.Handler] there.
-	Metrics *middleware.Metrics
+	// case the caller serves [Metrics.Handler] there.
+	Metrics *Metrics
 	// PolicyPoll is how often POLICY_FILE is checked for changes; 0 means
 	// every 2 s.
 	PolicyPoll time.Duration
@@ -50,10 +50,6 @@ type Deps struct {
 	// it): POLICY_FILE is read again on each. Signals stay main's business.
 	Reload <-chan os.Signal
 }
-
-// NewMetrics builds the Prometheus collectors for [Deps.Metrics], in a
-// private registry.
-func NewMetrics(version string) *middleware.Metrics { return middleware.NewMetrics(version) }
 
 // app holds what the routes are built from.
 type app struct {
@@ -70,9 +66,8 @@ type app struct {
 	rootPRM  *oauthex.ProtectedResourceMetadata // root form: resource = base URL
 	prmURL   string                             // where prm is served; challenges point here
 	prmPath  string
-	metrics  *middleware.Metrics
-	slots    *middleware.Concurrency // UPSTREAM_MAX_CONCURRENCY
-	policy   *policy.Store           // nil without POLICY_FILE
+	metrics  *Metrics
+	policy   *policy.Store // nil without POLICY_FILE
 
 	probe *probeCache    // the agent probe shared by /readyz and the status page
 	build handlers.Build // read once: the binary's build info does not change
@@ -108,10 +103,9 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		started: time.Now(),
 		up:      d.Upstream,
 		metrics: d.Metrics,
-		slots:   middleware.NewConcurrency(cfg.UpstreamMaxConcurrency, cfg.UpstreamMaxPerSubject),
 	}
 	if a.metrics == nil {
-		a.metrics = middleware.NewMetrics(d.Version)
+		a.metrics = NewMetrics(d.Version)
 	}
 	if a.up == nil {
 		up, err := upstream.New(upstream.Options{
@@ -160,20 +154,22 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	if audit == nil {
 		audit = a.log.With("log", "audit")
 	}
-	a.table = tools.New(tools.Deps{
-		Upstream: a.up, Audit: audit, Version: d.Version,
-		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
-		Acquire: a.acquireSlot,
-		Observe: func(tool, outcome string, d time.Duration) {
-			a.metrics.ToolCall(tool, outcome, d, a.table.ScopeOf(tool) != "")
-		},
-		Policy:        a.currentPolicy,
-		RequireScopes: true,
-		AuthHint:      a.authHint(),
-	})
 	if err := a.openPolicy(ctx, d.PolicyPoll, d.Reload); err != nil {
 		return nil, err
 	}
+	td := tools.Deps{
+		Upstream: a.up, Audit: audit, Version: d.Version,
+		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
+		Slots:         tools.NewConcurrency(cfg.UpstreamMaxConcurrency, cfg.UpstreamMaxPerSubject),
+		SlotWait:      time.Duration(cfg.UpstreamTimeout),
+		Recorder:      a.metrics,
+		RequireScopes: true,
+		AuthHint:      a.authHint(),
+	}
+	if a.policy != nil {
+		td.Policy = a.policy.Policy
+	}
+	a.table = tools.New(td)
 	a.mcp = mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Title: "SentinelX", Version: d.Version}, &mcp.ServerOptions{
 		Instructions: "Administer a Linux host through its SentinelX Core agent. Read-only tools: sentinel_state, sentinel_capabilities, sentinel_help. Every other tool changes the host; each needs its own OAuth scope.",
 		Logger:       sdkLogger(a.log),
@@ -205,7 +201,7 @@ func (a *app) openPolicy(ctx context.Context, poll time.Duration, reload <-chan 
 	if a.cfg.PolicyFile == "" {
 		return nil
 	}
-	st, err := policy.Open(a.cfg.PolicyFile, a.table.PolicyTools(), a.log.With("component", "policy"))
+	st, err := policy.Open(a.cfg.PolicyFile, tools.PolicyTools(), a.log.With("component", "policy"))
 	if err != nil {
 		return &ConfigError{"POLICY_FILE", err.Error()}
 	}
@@ -216,13 +212,6 @@ func (a *app) openPolicy(ctx context.Context, poll time.Duration, reload <-chan 
 	}
 	go st.Watch(ctx, poll, reload)
 	return nil
-}
-
-func (a *app) currentPolicy() *policy.Policy {
-	if a.policy == nil {
-		return nil
-	}
-	return a.policy.Policy()
 }
 
 // authHint is what ping tells anonymous callers when tools/list is
@@ -288,21 +277,6 @@ func (a *app) ownOrigins() []string {
 func (a *app) allowedHosts() []string {
 	u, _ := url.Parse(a.cfg.ResourceURL)
 	return append([]string{u.Hostname()}, a.cfg.AllowedHosts...)
-}
-
-// acquireSlot waits for one of UPSTREAM_MAX_CONCURRENCY agent slots within
-// subject's share (UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT), at most as long as
-// the call itself could take (UPSTREAM_TIMEOUT) and never past the caller's
-// context.
-func (a *app) acquireSlot(ctx context.Context, subject string) (func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.cfg.UpstreamTimeout))
-	defer cancel()
-	release, err := a.slots.Acquire(ctx, subject)
-	if err != nil {
-		return nil, err
-	}
-	done := a.metrics.UpstreamSlot()
-	return func() { done(); release() }, nil
 }
 
 // statusInfo gathers what the status page shows. It probes the agent, so

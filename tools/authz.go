@@ -19,10 +19,10 @@ type policyDenied struct{ rule, msg string }
 
 func (e *policyDenied) Error() string { return e.msg }
 
-// authorize checks a call against the policy in force, if any, and returns
-// the deciding rule. Public tools are outside the policy: they never reach
-// the agent.
-func authorize[In any](d *Deps, spec Spec, who caller, in In) (rule string, err error) {
+// checkPolicy checks a call against the policy in force, if any, and
+// returns the deciding rule. Public tools are outside the policy: they never
+// reach the agent.
+func checkPolicy[In any](d *Deps, spec Spec, who caller, in In) (rule string, err error) {
 	if d.Policy == nil || spec.Scope == "" {
 		return "", nil
 	}
@@ -94,10 +94,16 @@ func guardedArgs() map[string][]string {
 
 // PolicyTools are the tools a policy governs (every tool with a scope)
 // with their arguments, for [policy.Parse].
-func (t *Table) PolicyTools() []policy.Tool {
+func (t *Table) PolicyTools() []policy.Tool { return policyTools(t.tools) }
+
+// PolicyTools is [Table.PolicyTools] without a table, so a policy file can
+// be loaded before the table that enforces it is built.
+func PolicyTools() []policy.Tool { return policyTools(allTools()) }
+
+func policyTools(tools []tool) []policy.Tool {
 	var out []policy.Tool
 	guarded := guardedArgs()
-	for _, tl := range t.tools {
+	for _, tl := range tools {
 		if tl.Scope != "" {
 			out = append(out, policy.Tool{Name: tl.Name, Args: tl.args, Guarded: guarded[tl.Name]})
 		}

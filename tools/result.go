@@ -85,107 +85,163 @@ type summaryFunc[In any] func(in In) []any
 // agent JSON as text and structuredContent, _meta {proxy, ms, subject,
 // preferred_username}, an isError result (never a protocol error) with a
 // message a person can act on when anything fails, and one audit line.
+// A call goes through three steps: [authorize] (may this caller make this
+// call?), [run] (an agent slot, then the tool's work, panics contained) and
+// [Deps.record] (outcome, metrics, audit line, result).
 //
 // Like the old bridge, the object also carries the same _meta as a key, so
 // prompts and scripts written against it keep working; the MCP-level
 // result._meta is where protocol-aware clients look.
 func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
-	name, callsAgent := spec.Name, spec.Scope != ""
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
-		who := callerOf(req)
-		ctx = upstream.WithCallerHeaders(ctx, who.headers())
-		ctx = context.WithValue(ctx, callerKey{}, who)
+		c := &call{spec: spec, who: callerOf(req)}
+		ctx = upstream.WithCallerHeaders(ctx, c.who.headers())
+		ctx = context.WithValue(ctx, callerKey{}, c.who)
 		start := time.Now()
-		// Arguments a rule could misread are refused before any rule runs.
-		var rule string
-		err := precheck(in)
-		if err == nil {
-			rule, err = authorize(d, spec, who, in)
+		c.rule, c.err = authorize(ctx, d, spec, c.who, in)
+		if c.err == nil {
+			c.raw, c.err = run(ctx, d, spec, in, fn)
 		}
-		if err == nil && d.RequireScopes && spec.Scope != "" && !slices.Contains(who.Scopes, spec.Scope) {
-			// The HTTP scope gate should have stopped this call; reaching
-			// here means a path around it (a decoder change in go-sdk, a
-			// new route). Refuse rather than trust a single layer.
-			d.Audit.LogAttrs(ctx, slog.LevelError, "scope gate bypassed; refused in the tool handler",
-				slog.String("tool", name), slog.String("subject", who.Subject))
-			err = inputError("Missing required scope: " + spec.Scope)
-		}
-		var raw json.RawMessage
-		if err == nil {
-			raw, err = acquireAndRun(ctx, d, callsAgent, in, fn)
-		}
-		elapsed := time.Since(start)
-		ms := elapsed.Milliseconds()
-		meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": who.Subject, "preferred_username": who.Username}
-
-		attrs := []any{"tool", name, "subject", who.Subject, "username", who.Username, "client_id", who.ClientID, "ms", ms}
+		c.elapsed = time.Since(start)
 		if summarize != nil {
-			attrs = append(attrs, slog.Group("args", summarize(in)...))
+			c.summary = slog.Group("args", summarize(in)...)
 		}
-		if rule != "" {
-			attrs = append(attrs, "policy_rule", rule)
-		}
-		if err != nil {
-			res := errorResult(err)
-			res.Meta = meta
-			var ue *upstream.Error
-			var ie inputError
-			var pd *policyDenied
-			outcome := "error"
-			switch {
-			case errors.As(err, &pd):
-				outcome = "policy_denied"
-				res.Meta["policy_rule"] = pd.rule
-			case errors.As(err, &ue):
-				outcome = ue.Kind.String()
-			case errors.As(err, &ie):
-				outcome = "invalid_input"
-			case errors.Is(err, errBusy):
-				outcome = "busy"
-			}
-			attrs = append(attrs, "outcome", outcome)
-			if ue != nil {
-				attrs = append(attrs, "upstream_status", ue.Status)
-			}
-			if d.Observe != nil {
-				d.Observe(name, outcome, elapsed)
-			}
-			d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", err.Error()))...)
-			return res, nil, nil
-		}
-		attrs = append(attrs, "outcome", "ok")
-		if d.Observe != nil {
-			d.Observe(name, "ok", elapsed)
-		}
-		if callsAgent {
-			attrs = append(attrs, "upstream_status", http.StatusOK)
-		}
-		d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(attrs)...)
-		if withMeta, err := withField(raw, "_meta", meta); err == nil {
-			raw = withMeta
-		}
-		return &mcp.CallToolResult{
-			Content:           []mcp.Content{&mcp.TextContent{Text: string(raw)}},
-			StructuredContent: raw,
-			Meta:              meta,
-		}, nil, nil
+		return d.record(ctx, c), nil, nil
 	}
 }
 
-// errBusy marks a call that never got an upstream slot (Deps.Acquire).
-var errBusy = errors.New("busy")
+// call is one tool call on its way from [authorize] to [Deps.record].
+type call struct {
+	spec    Spec
+	who     caller
+	rule    string    // the policy rule that decided, if any
+	summary slog.Attr // the arguments as the audit log shows them; empty without a summaryFunc
+	elapsed time.Duration
+	raw     json.RawMessage // the agent's JSON object, when err is nil
+	err     error
+}
 
-// acquireAndRun runs fn, first taking an upstream slot when the tool calls
+// authorize decides whether who may make this call, before anything is
+// sent to the agent: arguments a rule could misread are refused before any
+// rule runs, then the policy decides, then the scope is checked once more.
+// It returns the deciding policy rule, if any.
+func authorize[In any](ctx context.Context, d *Deps, spec Spec, who caller, in In) (rule string, err error) {
+	if err := precheck(in); err != nil {
+		return "", err
+	}
+	if rule, err = checkPolicy(d, spec, who, in); err != nil {
+		return rule, err
+	}
+	if d.RequireScopes && spec.Scope != "" && !slices.Contains(who.Scopes, spec.Scope) {
+		// The HTTP scope gate should have stopped this call; reaching
+		// here means a path around it (a decoder change in go-sdk, a
+		// new route). Refuse rather than trust a single layer.
+		d.Audit.LogAttrs(ctx, slog.LevelError, "scope gate bypassed; refused in the tool handler",
+			slog.String("tool", spec.Name), slog.String("subject", who.Subject))
+		return rule, inputError("Missing required scope: " + spec.Scope)
+	}
+	return rule, nil
+}
+
+// errNoSlot marks a call that never got an agent slot (Deps.Slots).
+var errNoSlot = errors.New("busy")
+
+// run does the tool's work, first taking an agent slot when the tool calls
 // the agent and a limit is configured.
-func acquireAndRun[In any](ctx context.Context, d *Deps, callsAgent bool, in In, fn callFunc[In]) (json.RawMessage, error) {
-	if callsAgent && d.Acquire != nil {
-		release, err := d.Acquire(ctx, callerFrom(ctx).Subject)
+func run[In any](ctx context.Context, d *Deps, spec Spec, in In, fn callFunc[In]) (json.RawMessage, error) {
+	if spec.Scope != "" && d.Slots != nil {
+		release, err := d.takeSlot(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errBusy, err)
+			return nil, fmt.Errorf("%w: %v", errNoSlot, err)
 		}
 		defer release()
 	}
 	return runSafely(ctx, d, in, fn)
+}
+
+// takeSlot waits for one of the agent slots within the caller's share, at
+// most SlotWait (the time the call itself could take) and never past the
+// caller's context.
+func (d *Deps) takeSlot(ctx context.Context) (func(), error) {
+	if d.SlotWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.SlotWait)
+		defer cancel()
+	}
+	free, err := d.Slots.Acquire(ctx, callerFrom(ctx).Subject)
+	if err != nil || d.Recorder == nil {
+		return free, err
+	}
+	done := d.Recorder.UpstreamSlot()
+	return func() { done(); free() }, nil
+}
+
+// record ends a call: its outcome goes to the metrics and the audit log,
+// and it becomes the tool result with _meta.
+func (d *Deps) record(ctx context.Context, c *call) *mcp.CallToolResult {
+	name, callsAgent := c.spec.Name, c.spec.Scope != ""
+	ms := c.elapsed.Milliseconds()
+	meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": c.who.Subject, "preferred_username": c.who.Username}
+
+	attrs := []any{"tool", name, "subject", c.who.Subject, "username", c.who.Username, "client_id", c.who.ClientID, "ms", ms}
+	if c.summary.Key != "" {
+		attrs = append(attrs, c.summary)
+	}
+	if c.rule != "" {
+		attrs = append(attrs, "policy_rule", c.rule)
+	}
+	if c.err != nil {
+		res := errorResult(c.err)
+		res.Meta = meta
+		outcome, ue, pd := outcomeOf(c.err)
+		if pd != nil {
+			res.Meta["policy_rule"] = pd.rule
+		}
+		attrs = append(attrs, "outcome", outcome)
+		if ue != nil {
+			attrs = append(attrs, "upstream_status", ue.Status)
+		}
+		if d.Recorder != nil {
+			d.Recorder.ToolCall(name, outcome, c.elapsed, callsAgent)
+		}
+		d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", c.err.Error()))...)
+		return res
+	}
+	attrs = append(attrs, "outcome", "ok")
+	if d.Recorder != nil {
+		d.Recorder.ToolCall(name, "ok", c.elapsed, callsAgent)
+	}
+	if callsAgent {
+		attrs = append(attrs, "upstream_status", http.StatusOK)
+	}
+	d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(attrs)...)
+	raw := c.raw
+	if withMeta, err := withField(raw, "_meta", meta); err == nil {
+		raw = withMeta
+	}
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{&mcp.TextContent{Text: string(raw)}},
+		StructuredContent: raw,
+		Meta:              meta,
+	}
+}
+
+// outcomeOf names a failed call's outcome for the audit log and metrics,
+// with the agent's error or the policy denial behind it, if that is what
+// it was.
+func outcomeOf(err error) (outcome string, ue *upstream.Error, pd *policyDenied) {
+	var ie inputError
+	switch {
+	case errors.As(err, &pd):
+		return "policy_denied", nil, pd
+	case errors.As(err, &ue):
+		return ue.Kind.String(), ue, nil
+	case errors.As(err, &ie):
+		return "invalid_input", nil, nil
+	case errors.Is(err, errNoSlot):
+		return "busy", nil, nil
+	}
+	return "error", nil, nil
 }
 
 // errInternal is what a caller sees when a handler panicked: go-sdk runs

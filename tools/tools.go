@@ -4,7 +4,6 @@
 package tools
 
 import (
-	"context"
 	"log/slog"
 	"slices"
 	"time"
@@ -55,18 +54,20 @@ type Deps struct {
 	Fetcher *Fetcher
 	// MaxInline caps decoded base64 content; 0 means 64 MiB.
 	MaxInline int64
-	// Acquire, when set, is called before a tool that calls the agent does
-	// its work, with the caller's subject; it waits for one of
-	// UPSTREAM_MAX_CONCURRENCY slots (and of the subject's share) and
-	// returns its release, or an error (the call then ends as an isError
-	// result saying why it is busy).
-	Acquire func(ctx context.Context, subject string) (release func(), err error)
-	// Observe, when set, is told each finished call's tool, outcome (the
-	// audit log's) and duration, for metrics.
-	Observe func(tool, outcome string, d time.Duration)
+	// Slots, when set, caps the calls in flight to the agent
+	// (UPSTREAM_MAX_CONCURRENCY and each subject's share): a tool that
+	// calls the agent takes one before its work, waiting at most SlotWait
+	// (0: as long as the caller's context lasts), or ends as an isError
+	// result saying why it is busy.
+	Slots    *Concurrency
+	SlotWait time.Duration
+	// Recorder, when set, is told about each finished call and each agent
+	// slot taken, for metrics.
+	Recorder Recorder
 	// Policy, when set, returns the authorization policy in force
 	// (POLICY_FILE; nil means none): every call of a tool that has a scope
-	// is checked against it before anything else happens.
+	// is checked against it before anything else happens. The server hands
+	// over its policy store's Policy method.
 	Policy func() *policy.Policy
 	// AuthHint, when set, returns what ping tells an anonymous caller about
 	// authenticating (MCP_FILTER_TOOLS hides every other tool from them).
@@ -77,6 +78,18 @@ type Deps struct {
 	RequireScopes bool
 
 	ledger *chunkLedger
+}
+
+// Recorder is what tools report for metrics; the server's Prometheus
+// collectors implement it. A tool package that declares it keeps the
+// control flow one-way: tools never call back into the server.
+type Recorder interface {
+	// ToolCall records one finished call: its outcome (the audit log's),
+	// its duration, and whether the tool called the agent.
+	ToolCall(tool, outcome string, d time.Duration, agent bool)
+	// UpstreamSlot records that a call took an agent slot; done is called
+	// when it gives the slot back.
+	UpstreamSlot() (done func())
 }
 
 func (d *Deps) fetcher() *Fetcher { return d.Fetcher }
@@ -113,14 +126,18 @@ func New(d Deps) *Table {
 		d.Fetcher = NewFetcher(d.UploadURLAllow)
 	}
 	d.ledger = newChunkLedger()
-	t := &Table{deps: d}
-	t.tools = []tool{
+	return &Table{deps: d, tools: allTools()}
+}
+
+// allTools is the table's content; it needs no Deps (each tool gets them
+// when it is registered).
+func allTools() []tool {
+	return []tool{
 		pingTool(), stateTool(), execTool(), serviceTool(), restartTool(),
 		editTool(), editUploadInitTool(), editUploadFileTool(), editUploadCompleteTool(),
 		uploadFileTool(), uploadInitTool(), uploadChunkTool(), uploadCompleteTool(),
 		scriptTool(), capabilitiesTool(), helpTool(),
 	}
-	return t
 }
 
 // Specs returns the tools in tools/list order.

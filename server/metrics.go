@@ -1,16 +1,13 @@
-package middleware
+package server
 
 import (
-	"errors"
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
-	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -166,8 +163,8 @@ func (m *Metrics) KeysFetched(outcome string) {
 	m.keyFetches.WithLabelValues(outcome).Inc()
 }
 
-// RateLimited records one request refused by [RateLimit], [AnonLimit] or
-// [StreamLimit].
+// RateLimited records one request refused by [middleware.RateLimit],
+// [middleware.AnonLimit] or [middleware.StreamLimit].
 func (m *Metrics) RateLimited() {
 	if m == nil {
 		return
@@ -183,48 +180,4 @@ func (m *Metrics) UpstreamSlot() (done func()) {
 	}
 	m.agentInFlight.Inc()
 	return m.agentInFlight.Dec
-}
-
-// VerifyOutcome maps a verification result to bounded label values:
-// ("valid", "jwt"|"introspection"|"cache") or ("invalid", bucket). The
-// buckets come from the rejection reasons the verifier writes; an
-// unrecognised one is "other", never the text itself, which may name
-// attacker-chosen kids or issuers.
-func VerifyOutcome(err error) (outcome, reason string) {
-	if err == nil {
-		return "valid", ""
-	}
-	if !errors.Is(err, auth.ErrInvalidToken) {
-		return "invalid", "other"
-	}
-	msg := strings.TrimPrefix(err.Error(), auth.ErrInvalidToken.Error()+": ")
-	for _, b := range verifyBuckets {
-		if strings.HasPrefix(msg, b.prefix) {
-			return "invalid", b.label
-		}
-	}
-	return "invalid", "other"
-}
-
-var verifyBuckets = []struct{ prefix, label string }{
-	{"empty token", "malformed"},
-	{"malformed", "malformed"},
-	{"crit header", "malformed"},
-	{"exp missing", "malformed"},
-	{"encrypted JWT", "unsupported"},
-	{"not a JWT and introspection", "unsupported"},
-	{"alg ", "algorithm"},
-	{"typ", "typ"},
-	{"signature invalid", "signature"},
-	{"jwks unavailable", "keys_unavailable"},
-	{"unknown kid", "unknown_key"},
-	{"no key for alg", "unknown_key"},
-	{"token has no kid", "unknown_key"},
-	{"expired", "expired"},
-	{"not valid before", "not_yet_valid"},
-	{"issued in the future", "not_yet_valid"},
-	{"issuer mismatch", "issuer"},
-	{"audience mismatch", "audience"},
-	{"inactive token", "inactive"},
-	{"introspection failed", "introspection_error"},
 }
