@@ -226,3 +226,18 @@ func TestComposeExample(t *testing.T) {
 		t.Error("named volume keycloak-data not declared")
 	}
 }
+
+// doctor --env-file reads the installed env file, which starts as a copy
+// of the example: it must parse, and name only variables the bridge reads.
+func TestEnvExampleReadsInDoctor(t *testing.T) {
+	vars, err := doctor.ReadEnvFile("sentinelx-mcp.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vars) == 0 {
+		t.Fatal("no variable set in the example")
+	}
+	if u := doctor.Unknown(vars); len(u) > 0 {
+		t.Fatalf("unknown variables: %v", u)
+	}
+}

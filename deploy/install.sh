@@ -287,6 +287,7 @@ say ""
 say "$NAME installed: $BIN_PATH, $UNIT_PATH, $ENV_FILE ($env_state)"
 if [[ $env_state == new ]]; then
 	say "next: edit $ENV_FILE (SENTINELX_TOKEN, OIDC_ISSUER, RESOURCE_URL, OIDC_EXPECTED_AUDIENCE),"
+	say "      check it: $BIN_PATH doctor --env-file $ENV_FILE"
 	say "      then: systemctl start $NAME && journalctl -u $NAME -n 20 --no-pager"
 fi
 if live && have_systemd && ((start)) && [[ $env_state != new ]]; then

@@ -164,6 +164,7 @@ describe('deploy/install.sh', () => {
     const r = install(['--binary', bin], root);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /next: edit .*sentinelx-mcp\.env/);
+    assert.match(r.out, /check it: \/usr\/local\/bin\/sentinelx-mcp doctor --env-file \/etc\/sentinelx-mcp\/sentinelx-mcp\.env/);
     const envPath = path.join(root, 'etc/sentinelx-mcp/sentinelx-mcp.env');
     assert.equal((fs.statSync(envPath).mode & 0o777).toString(8), '640');
     assert.equal(fs.readFileSync(envPath, 'utf8'), fs.readFileSync(path.join(DEPLOY, 'sentinelx-mcp.env.example'), 'utf8'));
