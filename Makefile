@@ -39,13 +39,13 @@ bench: build
 # darwin/amd64, darwin/arm64) stamped with `git describe`, reproducible
 # tarballs, a CycloneDX SBOM each, SHA256SUMS. docs/shipping.md.
 release:
-	GO=$(GO) scripts/release.sh
+	GO=$(GO) deploy/release.sh
 
 # Container image (Containerfile) with podman, offline: the build stage runs
 # on this machine's Go toolchain and module cache, nothing is pulled.
 # IMAGE=name:tag to name it; GO_IMAGE=<registry Go image> to use that instead.
 image:
-	GO=$(GO) scripts/image.sh
+	GO=$(GO) deploy/image.sh
 
 clean:
 	rm -rf sentinelx-mcp dist e2e/.bin e2e/node_modules e2e/test-output

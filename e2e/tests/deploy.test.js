@@ -180,7 +180,7 @@ describe('deploy/install.sh', () => {
   });
 });
 
-// A release tarball as scripts/release.sh lays it out, around the e2e binary
+// A release tarball as deploy/release.sh lays it out, around the e2e binary
 // (release.test.js checks release.sh itself).
 function makeRelease(dir, bin, name = 'sentinelx-mcp_v9.9.9_linux_amd64') {
   const stage = path.join(dir, 'stage', name);

@@ -1,4 +1,4 @@
-// The container image (Containerfile, scripts/image.sh = make image), built
+// The container image (Containerfile, deploy/image.sh = make image), built
 // for real with podman when it is installed — offline, from this machine's
 // Go toolchain and module cache, never from a registry. `podman run` is
 // refused on machines whose rules forbid setrlimit, so the image is tested
@@ -34,7 +34,7 @@ describe('container image', { skip: canBuild ? false : 'needs root, podman and b
   before(() => {
     // In a network namespace of its own, with no interface up: any registry
     // pull or module download would fail the build.
-    const r = sh('unshare', ['--net', 'bash', path.join(REPO_ROOT, 'scripts', 'image.sh')], {
+    const r = sh('unshare', ['--net', 'bash', path.join(REPO_ROOT, 'deploy', 'image.sh')], {
       cwd: REPO_ROOT,
       env: { ...process.env, IMAGE: tag, BUILDER_IMAGE: builder, VERSION, SOURCE_DATE_EPOCH: '1700000000' },
     });
@@ -62,7 +62,7 @@ describe('container image', { skip: canBuild ? false : 'needs root, podman and b
   test('built from local files only, without a network: --pull=never, a local builder, a scratch final stage', () => {
     assert.match(buildLog, /FROM localhost\/sentinelx-mcp-gobuilder-e2e:\w+ AS build/);
     assert.doesNotMatch(buildLog, /Trying to pull|docker\.io|quay\.io|Copying blob .* from/i);
-    const script = fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'image.sh'), 'utf8');
+    const script = fs.readFileSync(path.join(REPO_ROOT, 'deploy', 'image.sh'), 'utf8');
     assert.match(script, /build --pull=never /);
     const cf = fs.readFileSync(path.join(REPO_ROOT, 'Containerfile'), 'utf8');
     const froms = [...cf.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);

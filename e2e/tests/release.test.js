@@ -1,4 +1,4 @@
-// scripts/release.sh (make release): the artifacts it promises — static
+// deploy/release.sh (make release): the artifacts it promises — static
 // binaries stamped with the version, reproducible tarballs, SHA256SUMS, a
 // CycloneDX SBOM per binary — and `go install` of the module path.
 import { test, describe, before, after } from 'node:test';
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, startBridge, startAgent } from '../lib/bridge.js';
 
-const RELEASE = path.join(REPO_ROOT, 'scripts', 'release.sh');
+const RELEASE = path.join(REPO_ROOT, 'deploy', 'release.sh');
 const VERSION = 'v0.0.0-test.1';
 const EPOCH = '1700000000';
 
@@ -21,7 +21,7 @@ function sh(cmd, args, opts = {}) {
 function release(dist, { cwd = REPO_ROOT, targets, gocache } = {}) {
   const env = { ...process.env, DIST: dist, VERSION, SOURCE_DATE_EPOCH: EPOCH, TARGETS: targets };
   if (gocache) env.GOCACHE = gocache;
-  const r = sh('bash', [path.join(cwd, 'scripts', 'release.sh')], { cwd, env });
+  const r = sh('bash', [path.join(cwd, 'deploy', 'release.sh')], { cwd, env });
   assert.equal(r.code, 0, r.out);
   return r;
 }

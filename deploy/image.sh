@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the container image (Containerfile) with podman, offline:
 #
-#   scripts/image.sh                  -> localhost/sentinelx-mcp:VERSION
-#   IMAGE=name:tag scripts/image.sh
-#   GO_IMAGE=docker.io/library/golang:1.26.8-bookworm scripts/image.sh
+#   deploy/image.sh                  -> localhost/sentinelx-mcp:VERSION
+#   IMAGE=name:tag deploy/image.sh
+#   GO_IMAGE=docker.io/library/golang:1.26.8-bookworm deploy/image.sh
 #                                     use a registry's Go image instead (pulled if missing)
 #
 # Without GO_IMAGE nothing comes from a container registry: the build stage
