@@ -49,6 +49,9 @@ func newBenchHandler(b *testing.B, env map[string]string, level slog.Level) (htt
 		"OIDC_EXPECTED_AUDIENCE": "http://127.0.0.1:8098/mcp",
 		"RESOURCE_URL":           "http://127.0.0.1:8098",
 		"RATE_LIMIT":             "0",
+		// Every benchmark request comes from one address; the anonymous
+		// per-address limit would turn the anonymous rows into 429s.
+		"ANON_RATE_LIMIT": "0",
 	}
 	for k, v := range env {
 		vars[k] = v

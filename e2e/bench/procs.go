@@ -119,6 +119,9 @@ func startBridge(ctx context.Context, o options, idp *idp, agentURL, logPath str
 		// One subject drives the whole load; the per-subject limit would
 		// measure the limiter, not the bridge.
 		"RATE_LIMIT=0",
+		// The same for the subject's share of the agent slots: all of
+		// them, as one subject stands for every caller here.
+		"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT=32",
 		// Logs go to a file, at the product's default level and format.
 	)
 	env = append(env, o.env...)
