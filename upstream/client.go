@@ -323,12 +323,32 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// postJSON is the common path for JSON endpoints.
-func (c *Client) postJSON(ctx context.Context, path string, in, out any, timeout time.Duration) (json.RawMessage, error) {
+// response is what [fetch] decodes into: a pointer to a response type,
+// which embeds [Body] and so can keep the raw body.
+type response[T any] interface {
+	*T
+	keep(json.RawMessage)
+}
+
+// fetch runs cl, decodes the agent's JSON into a new T and keeps the raw
+// body beside it: the one decode path every endpoint method shares.
+func fetch[T any, P response[T]](ctx context.Context, c *Client, cl call) (*T, error) {
+	v := P(new(T))
+	raw, err := c.do(ctx, cl, v)
+	if err != nil {
+		return nil, err
+	}
+	v.keep(raw)
+	return v, nil
+}
+
+// postJSON is [fetch] for JSON endpoints: in is encoded as the request
+// body; timeout 0 means Options.Timeout.
+func postJSON[T any, P response[T]](ctx context.Context, c *Client, path string, in any, timeout time.Duration) (*T, error) {
 	body, err := marshalJSON(in)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: POST %s: encoding request: %w", path, err)
 	}
-	return c.do(ctx, call{method: http.MethodPost, path: path, body: body,
-		contentType: "application/json", timeout: timeout}, out)
+	return fetch[T, P](ctx, c, call{method: http.MethodPost, path: path, body: body,
+		contentType: "application/json", timeout: timeout})
 }
