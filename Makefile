@@ -6,7 +6,7 @@ GO ?= go
 test: vet unit e2e
 
 vet:
-	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web deploy 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web deploy; exit 1; }
+	@test -z "$$(gofmt -l cmd server handlers middleware tools upstream web deploy internal 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd server handlers middleware tools upstream web deploy internal; exit 1; }
 	$(GO) vet ./...
 
 unit:

@@ -47,7 +47,7 @@ func get(t *testing.T, h http.Handler, path, accept string) *httptest.ResponseRe
 
 // jsonAccepts are Accept values that must keep getting the JSON documents
 // exactly as before the HTML views existed.
-var jsonAccepts = []string{"", "*/*", "application/json", "text/html;q=0.1, application/json"}
+var jsonAccepts = [...]string{"", "*/*", "application/json", "text/html;q=0.1, application/json"}
 
 func testReadyChecks() []Check {
 	return []Check{

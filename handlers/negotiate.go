@@ -1,10 +1,36 @@
 package handlers
 
 import (
+	"iter"
 	"net/http"
 	"strconv"
 	"strings"
 )
+
+// This file is the one Accept-header parser: [mediaRanges] splits the
+// header, [prefersHTML] picks a page or JSON for the probes and metadata,
+// and [MCPAccepts] decides JSON or SSE for /mcp.
+
+// MCPAccepts reports which MCP response types an Accept header allows,
+// with the same wildcard rules as go-sdk and ignoring q values as it does.
+// A header that names nothing usable (or none at all) allows both, as the
+// spec asks clients to send both.
+func MCPAccepts(h http.Header) (json, sse bool) {
+	for mt := range mediaRanges(h) {
+		switch mt {
+		case "application/json", "application/*":
+			json = true
+		case "text/event-stream", "text/*":
+			sse = true
+		case "*/*":
+			json, sse = true, true
+		}
+	}
+	if !json && !sse {
+		return true, true
+	}
+	return json, sse
+}
 
 // prefersHTML reports whether the request's Accept header asks for HTML
 // before JSON, as browsers' navigation requests do. Only an explicit
@@ -20,19 +46,13 @@ func prefersHTML(h http.Header) bool {
 	}
 	var html, json rank
 	i := 0
-	for _, line := range h.Values("Accept") {
-		for part := range strings.SplitSeq(line, ",") {
-			mt, q, ok := parseMediaRange(part)
-			if !ok {
-				continue
-			}
-			i++
-			if mt == "text/html" && html.spec == 0 {
-				html = rank{q, 3, i}
-			}
-			if spec := jsonSpecificity(mt); spec > json.spec {
-				json = rank{q, spec, i}
-			}
+	for mt, q := range mediaRanges(h) {
+		i++
+		if mt == "text/html" && html.spec == 0 {
+			html = rank{q, 3, i}
+		}
+		if spec := jsonSpecificity(mt); spec > json.spec {
+			json = rank{q, spec, i}
 		}
 	}
 	switch {
@@ -57,6 +77,20 @@ func jsonSpecificity(mediaType string) int {
 		return 1
 	}
 	return 0
+}
+
+// mediaRanges yields each non-empty element of the request's Accept
+// header lines, in order, as its lower-cased media type and q value.
+func mediaRanges(h http.Header) iter.Seq2[string, float64] {
+	return func(yield func(string, float64) bool) {
+		for _, line := range h.Values("Accept") {
+			for part := range strings.SplitSeq(line, ",") {
+				if mt, q, ok := parseMediaRange(part); ok && !yield(mt, q) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // parseMediaRange splits one Accept element into its lower-cased media

@@ -57,3 +57,32 @@ func FuzzPrefersHTML(f *testing.F) {
 		prefersHTML(http.Header{"Accept": {accept}})
 	})
 }
+
+// TestMCPAccepts pins the /mcp JSON-or-SSE decision that shares the Accept
+// parser with prefersHTML: q values are ignored, as go-sdk ignores them.
+func TestMCPAccepts(t *testing.T) {
+	tests := []struct {
+		accept    []string
+		json, sse bool
+	}{
+		{nil, true, true},
+		{[]string{"*/*"}, true, true},
+		{[]string{"application/json"}, true, false},
+		{[]string{"Application/JSON; charset=utf-8"}, true, false},
+		{[]string{"text/event-stream"}, false, true},
+		{[]string{"application/json", "text/event-stream"}, true, true},
+		{[]string{"application/*, text/*"}, true, true},
+		{[]string{"application/json;q=0"}, true, false},
+		{[]string{"text/html"}, true, true},
+		{[]string{" , ,"}, true, true},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		for _, v := range tt.accept {
+			h.Add("Accept", v)
+		}
+		if json, sse := MCPAccepts(h); json != tt.json || sse != tt.sse {
+			t.Errorf("MCPAccepts(%q) = %v, %v; want %v, %v", tt.accept, json, sse, tt.json, tt.sse)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func degradedStatus() StatusInfo {
 		MCPURL:       "http://127.0.0.1:8099/mcp",
 		PRMPath:      "/.well-known/oauth-protected-resource/mcp",
 		RootPRMPath:  "/.well-known/oauth-protected-resource",
-		Upstream:     UpstreamInfo{URL: "http://127.0.0.1:8091", Error: "cannot reach SENTINELX_URL (http://127.0.0.1:8091): connection refused"},
+		Upstream:     UpstreamInfo{URL: "http://127.0.0.1:8091", Error: "cannot reach SENTINELX_URL: connection refused; check SENTINELX_URL and that the SentinelX Core agent is running"},
 		Auth: AuthInfo{
 			Issuer: "https://auth.example.com/", LastError: "JWKS https://auth.example.com/jwks: HTTP 503",
 			Introspection: true, RequireATJWT: true,

@@ -154,7 +154,7 @@ func TestAcceptLeniency(t *testing.T) {
 // server waiting for (and buffering) the rest; a good token still gets its
 // 2 MiB call through.
 func TestLargeBodyWaitsForToken(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" +
 		"Authorization: Bearer junk\r\nContent-Length: " + strconv.Itoa(8<<20) + "\r\n\r\n"

@@ -21,7 +21,7 @@ import (
 // hammering the IdP, and once the IdP is back the background retry loads
 // the keys and tokens work — no restart.
 func TestIdPDownAtStart(t *testing.T) {
-	ts := startServerWith(t, setup{idpDown: true, noWait: true, env: hostileEnv})
+	ts := startServerWith(t, setup{idpDown: true, noWait: true, env: hostileEnv()})
 	code, rb := ts.readyz()
 	if code != http.StatusServiceUnavailable || rb.Checks["token_keys"].OK || rb.Checks["token_keys"].Error == "" {
 		t.Fatalf("/readyz = %d %+v, want 503 with a token_keys error", code, rb.Checks["token_keys"])
@@ -55,7 +55,7 @@ func TestIdPDownAtStart(t *testing.T) {
 // ones, concurrent calls signed with old and new keys all succeed and the
 // new kid costs one JWKS fetch, not one per request.
 func TestRotationUnderLoad(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	old := ts.mint(nil)
 	newKey := ts.IdP.Rotate()
 	fresh := ts.mint(nil, idptest.WithKey(newKey))

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/go-chi/httplog/v2"
 
+	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/middleware/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
@@ -32,24 +32,6 @@ const agentToken = "agent-secret-7f3c9e1d2b"
 
 // clientTimeout bounds every HTTP call a test makes.
 const clientTimeout = 10 * time.Second
-
-// syncBuffer is a log sink safe for the server's concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // setup describes one server under test.
 type setup struct {
@@ -78,7 +60,7 @@ type testServer struct {
 	IdP    *idptest.IdP
 	Agent  *agenttest.Agent
 	Cfg    server.Config
-	Logs   *syncBuffer
+	Logs   *testlog.Buffer
 	// secrets are strings that must never be logged (tokens sent, agent token).
 	secretsMu sync.Mutex
 	secrets   []string
@@ -115,7 +97,7 @@ func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
 
 func startServerWith(t *testing.T, s setup) *testServer {
 	t.Helper()
-	ts := &testServer{t: t, Logs: &syncBuffer{}, done: make(chan error, 1)}
+	ts := &testServer{t: t, Logs: &testlog.Buffer{}, done: make(chan error, 1)}
 	ts.client = &http.Client{Timeout: clientTimeout}
 	ts.secrets = []string{agentToken}
 

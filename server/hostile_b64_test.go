@@ -15,7 +15,7 @@ import (
 // can stop the bridge with a 4-byte argument. Found by FuzzDecodeBase64.
 // Fixed: strict errors are returned, and tool handlers recover panics.
 func TestBase64PanicCrashesServer(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	tok := ts.mint(map[string]any{"scope": "sentinelx:upload sentinelx:edit"})
 	for _, c := range []struct {
 		tool string

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -53,7 +52,7 @@ func statusOf(raw string) int {
 // runs in parallel with the others). Meanwhile the server keeps serving.
 func TestSlowloris(t *testing.T) {
 	t.Parallel()
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	const bound = 25 * time.Second // far above 10 s; the test never measures it
 
@@ -109,7 +108,7 @@ func TestSlowloris(t *testing.T) {
 // 4xx (stateful: unknown session) or is ignored (stateless). No panic, and
 // the server keeps serving.
 func TestMalformedSessionID(t *testing.T) {
-	stateless := startServerWith(t, setup{env: hostileEnv})
+	stateless := startServerWith(t, setup{env: hostileEnv()})
 	stateful := startServerWith(t, setup{env: map[string]string{"RATE_LIMIT": "0", "MCP_STATEFUL": "true"}})
 	for _, ts := range []*testServer{stateless, stateful} {
 		mode := "stateless"
@@ -163,9 +162,7 @@ func TestSessionOwnerMemory(t *testing.T) {
 	tok := ts.mint(map[string]any{"scope": ""})
 	const n, size = 48, 1 << 20
 	heap := func() uint64 {
-		ts.Logs.mu.Lock()
-		ts.Logs.buf = bytes.Buffer{} // the test logger prints request headers
-		ts.Logs.mu.Unlock()
+		ts.Logs.Reset() // the test logger prints request headers
 		ts.client.CloseIdleConnections()
 		var ms runtime.MemStats
 		for range 3 {
@@ -212,9 +209,7 @@ func TestStatefulSessionCost(t *testing.T) {
 			t.Fatalf("initialize %d: status %d", i, r.StatusCode)
 		}
 	}
-	ts.Logs.mu.Lock()
-	ts.Logs.buf = bytes.Buffer{}
-	ts.Logs.mu.Unlock()
+	ts.Logs.Reset()
 	g1, h1 := settle()
 	t.Logf("%d anonymous idle sessions: %+d goroutines (%.1f each), %+.1f KiB heap (%.1f KiB each)",
 		n, g1-g0, float64(g1-g0)/n, float64(int64(h1)-int64(h0))/1024, float64(int64(h1)-int64(h0))/1024/n)
@@ -226,7 +221,7 @@ func TestStatefulSessionCost(t *testing.T) {
 // TestDNSRebindingHosts: Host values an attacker's DNS name or a confused
 // client could produce. Only our names and loopback literals pass.
 func TestDNSRebindingHosts(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	port := portOf(ts)
 	tests := []struct {
@@ -263,7 +258,7 @@ func TestDNSRebindingHosts(t *testing.T) {
 // with a valid token for a protected tool, gets 413 and never reaches the
 // agent (TestBody covers small limits and chunked bodies).
 func TestOversizeBodyDefaultLimit(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	prefix := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"},"_meta":{"pad":"`
 	suffix := `"}}}`
 	body := prefix + strings.Repeat("a", 16<<20+1-len(prefix)-len(suffix)) + suffix

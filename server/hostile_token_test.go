@@ -19,7 +19,7 @@ import (
 
 // hostileEnv turns the per-subject rate limit off: the matrices below send
 // many calls as one subject on purpose.
-var hostileEnv = map[string]string{"RATE_LIMIT": "0"}
+func hostileEnv() map[string]string { return map[string]string{"RATE_LIMIT": "0"} }
 
 // callExec is a tools/call of a tool that needs sentinelx:exec.
 const callExec = `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"}}}`
@@ -38,7 +38,7 @@ func TestHostileTokenMatrix(t *testing.T) {
 	}))
 	t.Cleanup(attacker.Close)
 
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	idp := ts.IdP
 	evil := idp.NewUnpublishedKey(jose.RS256)
 	now := time.Now()
@@ -235,7 +235,7 @@ func TestHostileTokenMatrix(t *testing.T) {
 // 64 KiB, set in server.Run) is refused by net/http with 431 before any
 // code of ours runs, and the server keeps serving.
 func TestAuthorizationHeaderLimit(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	before := ts.AgentCalls()
 	huge := "Bearer " + strings.Repeat("A", 1200<<10) // 1.2 MiB of token68
 	req := ts.request(http.MethodPost, "/mcp", strings.NewReader(callState))
@@ -262,7 +262,7 @@ func TestAuthorizationHeaderLimit(t *testing.T) {
 // cache entry was warm. Real clock: the token is minted to expire ~2 s
 // from now; the test waits for that instant, not for a fixed time.
 func TestReplayAfterExpiryWithWarmCache(t *testing.T) {
-	ts := startServerWith(t, setup{env: hostileEnv})
+	ts := startServerWith(t, setup{env: hostileEnv()})
 	// Valid until exp + 60 s leeway = now + 2 s.
 	deadline := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	exp := deadline.Add(-60 * time.Second)

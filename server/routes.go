@@ -144,7 +144,7 @@ func (a *app) mcpHandler() http.Handler {
 			r = r.WithContext(ctx)
 		}
 		if r.Method == http.MethodPost {
-			wantsJSON, wantsSSE := accepts(r.Header.Values("Accept"))
+			wantsJSON, wantsSSE := handlers.MCPAccepts(r.Header)
 			r.Header.Set("Accept", "application/json, text/event-stream")
 			if wantsJSON && !wantsSSE && jsonOnly != nil {
 				jsonOnly.ServeHTTP(w, r)

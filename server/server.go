@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 			BaseURL: cfg.UpstreamURL,
 			Token:   cfg.UpstreamToken,
 			Timeout: time.Duration(cfg.UpstreamTimeout),
+			Logger:  a.log,
 		})
 		if err != nil {
 			return nil, err

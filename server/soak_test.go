@@ -48,9 +48,7 @@ func TestSoak(t *testing.T) {
 			case <-stopTrim:
 				return
 			case <-tick.C:
-				ts.Logs.mu.Lock()
-				ts.Logs.buf.Reset()
-				ts.Logs.mu.Unlock()
+				ts.Logs.Reset()
 			}
 		}
 	}()

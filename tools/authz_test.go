@@ -1,7 +1,6 @@
 package tools_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -46,52 +46,24 @@ rules:
     tools: [sentinel_state, sentinel_capabilities, sentinel_help]
 `
 
-var allScopes = []string{"sentinelx:state", "sentinelx:exec", "sentinelx:service", "sentinelx:restart",
-	"sentinelx:edit", "sentinelx:upload", "sentinelx:script", "sentinelx:capabilities"}
-
-// testTokens are what the fake verifier knows.
-var testTokens = map[string]*auth.TokenInfo{
-	"tok-ops": {UserID: "alice", Scopes: allScopes, Extra: map[string]any{
-		"username": "alice", "client_id": "claude", "claims": map[string]any{"sub": "alice", "groups": []any{"ops"}}}},
-	"tok-dev": {UserID: "bob", Scopes: []string{"sentinelx:state", "sentinelx:capabilities", "sentinelx:exec"}, Extra: map[string]any{
-		"username": "bob", "client_id": "cursor", "claims": map[string]any{"sub": "bob", "groups": []any{"dev"}}}},
+// testTokens are what the fake verifier knows; built per call so that no
+// test can change another's tokens.
+func testTokens() map[string]*auth.TokenInfo {
+	allScopes := []string{"sentinelx:state", "sentinelx:exec", "sentinelx:service", "sentinelx:restart",
+		"sentinelx:edit", "sentinelx:upload", "sentinelx:script", "sentinelx:capabilities"}
+	return map[string]*auth.TokenInfo{
+		"tok-ops": {UserID: "alice", Scopes: allScopes, Extra: map[string]any{
+			"username": "alice", "client_id": "claude", "claims": map[string]any{"sub": "alice", "groups": []any{"ops"}}}},
+		"tok-dev": {UserID: "bob", Scopes: []string{"sentinelx:state", "sentinelx:capabilities", "sentinelx:exec"}, Extra: map[string]any{
+			"username": "bob", "client_id": "cursor", "claims": map[string]any{"sub": "bob", "groups": []any{"dev"}}}},
+	}
 }
 
 type authzEnv struct {
 	url     string
-	audit   *syncBuffer
+	audit   *testlog.Buffer
 	mu      sync.Mutex
 	headers []http.Header // as each request reached the agent
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines decodes the audit log.
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("audit line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // newAuthzEnv serves the tool table over Streamable HTTP behind the SDK's
@@ -101,7 +73,7 @@ func newAuthzEnv(t *testing.T, doc string, filter bool) *authzEnv {
 	t.Helper()
 	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
 	target, _ := url.Parse(agent.URL)
-	e := &authzEnv{audit: &syncBuffer{}}
+	e := &authzEnv{audit: &testlog.Buffer{}}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
@@ -134,8 +106,9 @@ func newAuthzEnv(t *testing.T, doc string, filter bool) *authzEnv {
 		srv.AddReceivingMiddleware(table.ListFilter())
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true})
+	tokens := testTokens()
 	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
-		if ti, ok := testTokens[tok]; ok {
+		if ti, ok := tokens[tok]; ok {
 			return ti, nil
 		}
 		return nil, auth.ErrInvalidToken
@@ -244,7 +217,7 @@ func TestPolicyEnforcedOnCalls(t *testing.T) {
 	}
 
 	var rules, outcomes []string
-	for _, l := range e.audit.lines(t) {
+	for _, l := range e.audit.JSONLines(t) {
 		r, _ := l["policy_rule"].(string)
 		o, _ := l["outcome"].(string)
 		rules, outcomes = append(rules, r), append(outcomes, o)
@@ -261,7 +234,7 @@ func TestNoPolicyNoRuleInAudit(t *testing.T) {
 	if res := callTool(t, e.client(t, "tok-dev"), "sentinel_exec", map[string]any{"cmd": "uptime"}); res.IsError {
 		t.Fatalf("exec: %s", text(res))
 	}
-	for _, l := range e.audit.lines(t) {
+	for _, l := range e.audit.JSONLines(t) {
 		if _, ok := l["policy_rule"]; ok {
 			t.Errorf("policy_rule without a policy: %v", l)
 		}

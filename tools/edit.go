@@ -77,17 +77,18 @@ func editTool() tool {
 			return []any{"path", truncate(in.Path, 300), "mode", in.Mode, "new_text_bytes", lenPtr(in.NewText),
 				"old_bytes", lenPtr(in.Old), "dry_run", in.DryRun, "sudo", in.Sudo}
 		},
-		func(d *Deps) callFunc[editInput] {
-			return func(ctx context.Context, in editInput) (json.RawMessage, error) {
-				if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
-					return nil, err
-				}
-				return agentJSON(d.Upstream.Edit(ctx, upstream.EditRequest{
-					Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode),
-					Old: in.Old, NewText: in.NewText, EditOptions: in.upstream(),
-				}))
-			}
-		})
+		withDeps(runEdit))
+}
+
+// runEdit checks path, mode and count here, where the message can name the field, before the agent sees the edit.
+func runEdit(ctx context.Context, d *Deps, in editInput) (json.RawMessage, error) {
+	if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
+		return nil, err
+	}
+	return agentJSON(d.Upstream.Edit(ctx, upstream.EditRequest{
+		Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode),
+		Old: in.Old, NewText: in.NewText, EditOptions: in.upstream(),
+	}))
 }
 
 type editUploadInitInput struct{}
@@ -99,11 +100,12 @@ func editUploadInitTool() tool {
 		Title:       "Start a large edit",
 		Description: "Start an edit whose old/new texts are too large for sentinel_edit: returns {upload_id}. Then send the texts with sentinel_edit_upload_file (role new, and old for mode=replace) and apply with sentinel_edit_upload_complete.",
 	}, nil, outputSchema[upstream.EditUploadInitResult](), nil,
-		func(d *Deps) callFunc[editUploadInitInput] {
-			return func(ctx context.Context, _ editUploadInitInput) (json.RawMessage, error) {
-				return agentJSON(d.Upstream.EditUploadInit(ctx))
-			}
-		})
+		withDeps(runEditUploadInit))
+}
+
+// runEditUploadInit opens the agent-side upload; the tool takes no input.
+func runEditUploadInit(ctx context.Context, d *Deps, _ editUploadInitInput) (json.RawMessage, error) {
+	return agentJSON(d.Upstream.EditUploadInit(ctx))
 }
 
 type editUploadFileInput struct {
@@ -125,40 +127,41 @@ func editUploadFileTool() tool {
 			return []any{"upload_id", truncate(in.UploadID, 80), "role", in.Role, "content_base64_len", len(in.ContentBase64),
 				"input_file", truncate(in.InputFile, 300)}
 		},
-		func(d *Deps) callFunc[editUploadFileInput] {
-			return func(ctx context.Context, in editUploadFileInput) (json.RawMessage, error) {
-				id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
-				switch {
-				case err != nil:
-					return nil, err
-				case in.Role != "new" && in.Role != "old":
-					return nil, inputError("role must be 'new' or 'old'")
-				case (in.ContentBase64 == "") == (in.InputFile == ""):
-					return nil, inputError("provide exactly one of: content_base64 or input_file")
-				}
-				var content []byte
-				name := in.Filename
-				if in.ContentBase64 != "" {
-					b, err := decodeBase64(in.ContentBase64, d.maxInline())
-					if err != nil {
-						return nil, err
-					}
-					content = b
-				} else {
-					b, base, err := readLocal(d.EditUploadLocalDir, in.InputFile, d.maxInline())
-					if err != nil {
-						return nil, err
-					}
-					content = b
-					if name == "" {
-						name = base
-					}
-				}
-				return agentJSON(d.Upstream.EditUploadFile(ctx, upstream.EditUploadFileRequest{
-					UploadID: id, Role: in.Role, Filename: name, Content: content,
-				}))
-			}
-		})
+		withDeps(runEditUploadFile))
+}
+
+// runEditUploadFile takes the text from exactly one source (inline base64 or a file inside EDIT_UPLOAD_LOCAL_DIR) and stores it as the upload's new or old part.
+func runEditUploadFile(ctx context.Context, d *Deps, in editUploadFileInput) (json.RawMessage, error) {
+	id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
+	switch {
+	case err != nil:
+		return nil, err
+	case in.Role != "new" && in.Role != "old":
+		return nil, inputError("role must be 'new' or 'old'")
+	case (in.ContentBase64 == "") == (in.InputFile == ""):
+		return nil, inputError("provide exactly one of: content_base64 or input_file")
+	}
+	var content []byte
+	name := in.Filename
+	if in.ContentBase64 != "" {
+		b, err := decodeBase64(in.ContentBase64, d.maxInline())
+		if err != nil {
+			return nil, err
+		}
+		content = b
+	} else {
+		b, base, err := readLocal(d.EditUploadLocalDir, in.InputFile, d.maxInline())
+		if err != nil {
+			return nil, err
+		}
+		content = b
+		if name == "" {
+			name = base
+		}
+	}
+	return agentJSON(d.Upstream.EditUploadFile(ctx, upstream.EditUploadFileRequest{
+		UploadID: id, Role: in.Role, Filename: name, Content: content,
+	}))
 }
 
 type editUploadCompleteInput struct {
@@ -178,20 +181,21 @@ func editUploadCompleteTool() tool {
 		func(in editUploadCompleteInput) []any {
 			return []any{"upload_id", truncate(in.UploadID, 80), "path", truncate(in.Path, 300), "mode", in.Mode, "dry_run", in.DryRun}
 		},
-		func(d *Deps) callFunc[editUploadCompleteInput] {
-			return func(ctx context.Context, in editUploadCompleteInput) (json.RawMessage, error) {
-				id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
-				if err != nil {
-					return nil, err
-				}
-				if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
-					return nil, err
-				}
-				return agentJSON(d.Upstream.EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
-					UploadID: id, Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode), EditOptions: in.upstream(),
-				}))
-			}
-		})
+		withDeps(runEditUploadComplete))
+}
+
+// runEditUploadComplete applies the edit with the uploaded parts; the agent deletes the upload afterwards.
+func runEditUploadComplete(ctx context.Context, d *Deps, in editUploadCompleteInput) (json.RawMessage, error) {
+	id, err := checkUploadID(in.UploadID, "sentinel_edit_upload_init")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
+		return nil, err
+	}
+	return agentJSON(d.Upstream.EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
+		UploadID: id, Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode), EditOptions: in.upstream(),
+	}))
 }
 
 func lenPtr(s *string) int {

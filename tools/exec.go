@@ -20,15 +20,16 @@ func execTool() tool {
 		Description: "Run one allowed command on the host through the SentinelX Core agent and return {output, duration, returncode}. A non-zero returncode is still a result; a command outside the agent's allowlist is refused with 'Command not allowed: <cmd>'. Call sentinel_capabilities first to see allowed_commands.",
 	}, nil, outputSchema[upstream.ExecResult](),
 		func(in execInput) []any { return []any{"cmd", truncate(in.Cmd, 200)} },
-		func(d *Deps) callFunc[execInput] {
-			return func(ctx context.Context, in execInput) (json.RawMessage, error) {
-				cmd := strings.TrimSpace(in.Cmd)
-				if cmd == "" {
-					return nil, inputError("cmd is required")
-				}
-				return agentJSON(d.Upstream.Exec(ctx, upstream.ExecRequest{Cmd: cmd}))
-			}
-		})
+		withDeps(runExec))
+}
+
+// runExec trims cmd (the agent matches its allowlist on the untrimmed string) and runs it.
+func runExec(ctx context.Context, d *Deps, in execInput) (json.RawMessage, error) {
+	cmd := strings.TrimSpace(in.Cmd)
+	if cmd == "" {
+		return nil, inputError("cmd is required")
+	}
+	return agentJSON(d.Upstream.Exec(ctx, upstream.ExecRequest{Cmd: cmd}))
 }
 
 type serviceInput struct {
@@ -47,18 +48,19 @@ func serviceTool() tool {
 		func(in serviceInput) []any {
 			return []any{"service", truncate(in.Service, 100), "action", truncate(in.Action, 40)}
 		},
-		func(d *Deps) callFunc[serviceInput] {
-			return func(ctx context.Context, in serviceInput) (json.RawMessage, error) {
-				svc, action := strings.TrimSpace(in.Service), strings.TrimSpace(in.Action)
-				if svc == "" {
-					return nil, inputError("service is required")
-				}
-				if action == "" {
-					return nil, inputError("action is required")
-				}
-				return agentJSON(d.Upstream.Service(ctx, upstream.ServiceRequest{Service: svc, Action: action}))
-			}
-		})
+		withDeps(runService))
+}
+
+// runService requires both service and action, so the model gets a field-named error instead of the agent's 422.
+func runService(ctx context.Context, d *Deps, in serviceInput) (json.RawMessage, error) {
+	svc, action := strings.TrimSpace(in.Service), strings.TrimSpace(in.Action)
+	if svc == "" {
+		return nil, inputError("service is required")
+	}
+	if action == "" {
+		return nil, inputError("action is required")
+	}
+	return agentJSON(d.Upstream.Service(ctx, upstream.ServiceRequest{Service: svc, Action: action}))
 }
 
 type restartInput struct {
@@ -73,13 +75,14 @@ func restartTool() tool {
 		Description: "Trigger 'systemctl restart' of a registered service. The agent does not wait for the restart, so {ok: true} means triggered, not succeeded: check with sentinel_service action=status afterwards.",
 	}, nil, outputSchema[upstream.RestartResult](),
 		func(in restartInput) []any { return []any{"service", truncate(in.Service, 100)} },
-		func(d *Deps) callFunc[restartInput] {
-			return func(ctx context.Context, in restartInput) (json.RawMessage, error) {
-				svc := strings.TrimSpace(in.Service)
-				if svc == "" {
-					return nil, inputError("service is required")
-				}
-				return agentJSON(d.Upstream.Restart(ctx, upstream.RestartRequest{Service: svc}))
-			}
-		})
+		withDeps(runRestart))
+}
+
+// runRestart requires a service name; the agent only triggers the restart.
+func runRestart(ctx context.Context, d *Deps, in restartInput) (json.RawMessage, error) {
+	svc := strings.TrimSpace(in.Service)
+	if svc == "" {
+		return nil, inputError("service is required")
+	}
+	return agentJSON(d.Upstream.Restart(ctx, upstream.RestartRequest{Service: svc}))
 }

@@ -166,7 +166,7 @@ func localFixture(tb testing.TB) readLocalFixture {
 }
 
 // readLocalSeeds are the path tricks tried against input_file.
-var readLocalSeeds = []string{
+var readLocalSeeds = [...]string{
 	"a.txt", "./a.txt", "sub/b.txt", "sub/../a.txt", "sub/up", "in-link", "abs-inside",
 	"../out/secret", "../../out/secret", "sub/../../out/secret", "escape", "rel-escape", "dir-escape/secret",
 	"proc-environ", "/proc/self/environ", "file:///proc/self/environ", "file://localhost/etc/passwd",

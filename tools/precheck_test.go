@@ -138,7 +138,7 @@ func TestSymlinkDotDotDodgesNoLonger(t *testing.T) {
 	if n := len(e.agentCalls()); n != 0 {
 		t.Fatalf("%d calls reached the agent", n)
 	}
-	l := e.audit.lines(t)
+	l := e.audit.JSONLines(t)
 	if len(l) != 1 || l[0]["outcome"] != "invalid_input" || l[0]["policy_rule"] != nil {
 		t.Errorf("audit %v", l)
 	}

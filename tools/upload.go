@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,43 +30,44 @@ func uploadFileTool() tool {
 			return []any{"target_path", truncate(in.TargetPath, 300), "file_url", redactURL(in.FileURL),
 				"content_base64_len", len(in.ContentBase64), "overwrite", in.Overwrite}
 		},
-		func(d *Deps) callFunc[uploadFileInput] {
-			return func(ctx context.Context, in uploadFileInput) (json.RawMessage, error) {
-				target := strings.TrimSpace(in.TargetPath)
-				switch {
-				case target == "":
-					return nil, inputError("target_path is required")
-				case (in.FileURL == "") == (in.ContentBase64 == ""):
-					return nil, inputError("provide exactly one of: file_url or content_base64")
-				}
-				var content []byte
-				mode, name := "content_base64", in.Filename
-				if in.ContentBase64 != "" {
-					b, err := decodeBase64(in.ContentBase64, d.maxInline())
-					if err != nil {
-						return nil, err
-					}
-					content = b
-				} else {
-					mode = "file_url"
-					b, base, err := d.fetcher().Fetch(ctx, strings.TrimSpace(in.FileURL))
-					if err != nil {
-						return nil, err
-					}
-					content = b
-					if name == "" {
-						name = base
-					}
-				}
-				r, err := d.Upstream.Upload(ctx, upstream.UploadRequest{
-					TargetPath: target, Overwrite: in.Overwrite, Filename: name, Content: content,
-				})
-				if err != nil {
-					return nil, err
-				}
-				return withField(r.Raw, "upload_mode", mode)
-			}
-		})
+		withDeps(runUploadFile))
+}
+
+// runUploadFile stores one file from exactly one source, inline base64 or an allowed URL, and says which in upload_mode.
+func runUploadFile(ctx context.Context, d *Deps, in uploadFileInput) (json.RawMessage, error) {
+	target := strings.TrimSpace(in.TargetPath)
+	switch {
+	case target == "":
+		return nil, inputError("target_path is required")
+	case (in.FileURL == "") == (in.ContentBase64 == ""):
+		return nil, inputError("provide exactly one of: file_url or content_base64")
+	}
+	var content []byte
+	mode, name := "content_base64", in.Filename
+	if in.ContentBase64 != "" {
+		b, err := decodeBase64(in.ContentBase64, d.maxInline())
+		if err != nil {
+			return nil, err
+		}
+		content = b
+	} else {
+		mode = "file_url"
+		b, base, err := d.fetcher().Fetch(ctx, strings.TrimSpace(in.FileURL))
+		if err != nil {
+			return nil, err
+		}
+		content = b
+		if name == "" {
+			name = base
+		}
+	}
+	r, err := d.Upstream.Upload(ctx, upstream.UploadRequest{
+		TargetPath: target, Overwrite: in.Overwrite, Filename: name, Content: content,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return withField(r.Raw, "upload_mode", mode)
 }
 
 type uploadInitInput struct {
@@ -87,24 +87,25 @@ func uploadInitTool() tool {
 		func(in uploadInitInput) []any {
 			return []any{"target_path", truncate(in.TargetPath, 300), "total_size", in.TotalSize, "overwrite", in.Overwrite}
 		},
-		func(d *Deps) callFunc[uploadInitInput] {
-			return func(ctx context.Context, in uploadInitInput) (json.RawMessage, error) {
-				target := strings.TrimSpace(in.TargetPath)
-				switch {
-				case target == "":
-					return nil, inputError("target_path is required")
-				case in.TotalSize < 0:
-					return nil, inputError("total_size must be >= 0")
-				}
-				r, err := d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
-					TargetPath: target, Overwrite: in.Overwrite, TotalSize: in.TotalSize, Filename: in.Filename,
-				})
-				if err == nil {
-					d.chunks().started(r.UploadID)
-				}
-				return agentJSON(r, err)
-			}
-		})
+		withDeps(runUploadInit))
+}
+
+// runUploadInit starts a chunked upload and records its id, so complete can spot missing chunks.
+func runUploadInit(ctx context.Context, d *Deps, in uploadInitInput) (json.RawMessage, error) {
+	target := strings.TrimSpace(in.TargetPath)
+	switch {
+	case target == "":
+		return nil, inputError("target_path is required")
+	case in.TotalSize < 0:
+		return nil, inputError("total_size must be >= 0")
+	}
+	r, err := d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
+		TargetPath: target, Overwrite: in.Overwrite, TotalSize: in.TotalSize, Filename: in.Filename,
+	})
+	if err == nil {
+		d.chunks().started(r.UploadID)
+	}
+	return agentJSON(r, err)
 }
 
 type uploadChunkInput struct {
@@ -124,30 +125,31 @@ func uploadChunkTool() tool {
 		func(in uploadChunkInput) []any {
 			return []any{"upload_id", truncate(in.UploadID, 80), "index", in.Index, "chunk_base64_len", len(in.ChunkBase64)}
 		},
-		func(d *Deps) callFunc[uploadChunkInput] {
-			return func(ctx context.Context, in uploadChunkInput) (json.RawMessage, error) {
-				id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
-				switch {
-				case err != nil:
-					return nil, err
-				case in.Index < 0:
-					return nil, inputError("index must be >= 0")
-				case in.ChunkBase64 == "":
-					return nil, inputError("chunk_base64 is required")
-				}
-				b, err := decodeBase64(in.ChunkBase64, d.maxInline())
-				if err != nil {
-					return nil, err
-				}
-				r, err := d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
-					UploadID: id, Index: in.Index, Filename: in.Filename, Content: b,
-				})
-				if err == nil {
-					d.chunks().stored(id, in.Index)
-				}
-				return agentJSON(r, err)
-			}
-		})
+		withDeps(runUploadChunk))
+}
+
+// runUploadChunk sends one chunk and records its index for the gap check at complete.
+func runUploadChunk(ctx context.Context, d *Deps, in uploadChunkInput) (json.RawMessage, error) {
+	id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
+	switch {
+	case err != nil:
+		return nil, err
+	case in.Index < 0:
+		return nil, inputError("index must be >= 0")
+	case in.ChunkBase64 == "":
+		return nil, inputError("chunk_base64 is required")
+	}
+	b, err := decodeBase64(in.ChunkBase64, d.maxInline())
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
+		UploadID: id, Index: in.Index, Filename: in.Filename, Content: b,
+	})
+	if err == nil {
+		d.chunks().stored(id, in.Index)
+	}
+	return agentJSON(r, err)
 }
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -167,62 +169,27 @@ func uploadCompleteTool() tool {
 		func(in uploadCompleteInput) []any {
 			return []any{"upload_id", truncate(in.UploadID, 80), "sha256", truncate(in.SHA256, 64)}
 		},
-		func(d *Deps) callFunc[uploadCompleteInput] {
-			return func(ctx context.Context, in uploadCompleteInput) (json.RawMessage, error) {
-				sum := strings.TrimSpace(in.SHA256)
-				id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
-				if err != nil {
-					return nil, err
-				}
-				if sum != "" && !sha256Hex.MatchString(sum) {
-					return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
-				}
-				if err := d.chunks().gap(id); err != nil {
-					return nil, err
-				}
-				r, err := d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
-				if err == nil {
-					d.chunks().done(id)
-				}
-				return agentJSON(r, err)
-			}
-		})
+		withDeps(runUploadComplete))
 }
 
-// withField adds one key to the agent's JSON object, keeping the rest as
-// the agent sent it. Every tool result goes through here (for _meta), so
-// the common case appends the key in place; only an object that may
-// already hold the key (or spells keys with escapes) is decoded and
-// re-encoded, with the new value replacing the old.
-func withField(raw json.RawMessage, key string, value any) (json.RawMessage, error) {
-	body := bytes.TrimSpace(raw)
-	if len(body) >= 2 && body[0] == '{' && body[len(body)-1] == '}' &&
-		!bytes.Contains(body, []byte(key)) && !bytes.Contains(body, []byte(`\u`)) && json.Valid(body) {
-		v, err := json.Marshal(value)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]byte, 0, len(body)+len(key)+len(v)+4)
-		out = append(out, body[:len(body)-1]...)
-		if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, key...)
-		out = append(out, `":`...)
-		out = append(out, v...)
-		return append(out, '}'), nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("agent answer is not a JSON object: %w", err)
-	}
-	v, err := json.Marshal(value)
+// runUploadComplete refuses a malformed sha256 or a gap in the chunk indexes before the agent assembles anything.
+func runUploadComplete(ctx context.Context, d *Deps, in uploadCompleteInput) (json.RawMessage, error) {
+	sum := strings.TrimSpace(in.SHA256)
+	id, err := checkUploadID(in.UploadID, "sentinel_upload_init")
 	if err != nil {
 		return nil, err
 	}
-	obj[key] = v
-	return json.Marshal(obj)
+	if sum != "" && !sha256Hex.MatchString(sum) {
+		return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
+	}
+	if err := d.chunks().gap(id); err != nil {
+		return nil, err
+	}
+	r, err := d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
+	if err == nil {
+		d.chunks().done(id)
+	}
+	return agentJSON(r, err)
 }
 
 // redactURL keeps what an auditor needs of a download URL — scheme, host

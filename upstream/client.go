@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,6 +47,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxResponseBytes caps a response body. Default 16 MiB.
 	MaxResponseBytes int64
+	// Logger receives a warning with the agent's address when the agent
+	// cannot be reached; the error returned (which reaches MCP clients)
+	// names only the variable, SENTINELX_URL. Nil discards.
+	Logger *slog.Logger
 	// HTTPClient, when nil, is a client of the package's own with a
 	// keep-alive pool sized for concurrent tool calls, no proxy and no
 	// redirects. An injected client is used as is.
@@ -60,6 +65,7 @@ type Client struct {
 	max     int64
 	hc      *http.Client
 	scrub   scrubber
+	log     *slog.Logger
 }
 
 // New validates opts and returns a client. It does not contact the agent;
@@ -91,6 +97,10 @@ func New(opts Options) (*Client, error) {
 		max:     opts.MaxResponseBytes,
 		hc:      opts.HTTPClient,
 		scrub:   newScrubber(opts.Token),
+		log:     opts.Logger,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -176,7 +186,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (json.RawMessage, err
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.fail(cl, c.transportError(ctx, cctx, timeout, err, false))
+		return nil, c.fail(cl, c.transportError(ctx, cctx, cl, timeout, err, false))
 	}
 	defer resp.Body.Close()
 
@@ -189,7 +199,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (json.RawMessage, err
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
 	if err != nil {
-		return nil, c.fail(cl, c.transportError(ctx, cctx, timeout, err, true))
+		return nil, c.fail(cl, c.transportError(ctx, cctx, cl, timeout, err, true))
 	}
 	if int64(len(data)) > c.max {
 		return nil, c.fail(cl, &Error{Kind: KindTooLarge, Status: resp.StatusCode,
@@ -247,7 +257,10 @@ func (c *Client) fail(cl call, e *Error) *Error {
 }
 
 // transportError classifies a failure where no complete response was read.
-func (c *Client) transportError(parent, cctx context.Context, timeout time.Duration, err error, reading bool) *Error {
+// An unreachable agent's address goes to the log, not into the error: the
+// error reaches MCP clients, which have no business learning internal
+// addresses, and names the variable an operator should check instead.
+func (c *Client) transportError(parent, cctx context.Context, cl call, timeout time.Duration, err error, reading bool) *Error {
 	switch {
 	case errors.Is(context.Cause(cctx), errCallDeadline):
 		// Err keeps DeadlineExceeded visible to errors.Is whatever the
@@ -257,11 +270,26 @@ func (c *Client) transportError(parent, cctx context.Context, timeout time.Durat
 	case parent.Err() != nil:
 		return &Error{Kind: KindCanceled, Detail: "canceled by caller: " + context.Cause(parent).Error(), Err: err}
 	}
-	what := "cannot reach SENTINELX_URL (" + c.base.String() + "): "
+	cause := c.hideAddress(netCause(err))
+	c.log.LogAttrs(parent, slog.LevelWarn, "agent unreachable", slog.String("url", c.base.String()),
+		slog.String("call", cl.method+" "+cl.path), slog.Bool("mid_response", reading), slog.String("cause", cause))
 	if reading {
-		what = "connection to SENTINELX_URL (" + c.base.String() + ") lost while reading the response: "
+		return &Error{Kind: KindUnreachable, Err: err,
+			Detail: "connection to SENTINELX_URL lost while reading the response: " + cause}
 	}
-	return &Error{Kind: KindUnreachable, Detail: what + netCause(err), Err: err}
+	return &Error{Kind: KindUnreachable, Err: err,
+		Detail: "cannot reach SENTINELX_URL: " + cause + "; check SENTINELX_URL and that the SentinelX Core agent is running"}
+}
+
+// hideAddress replaces the agent's address in a transport error's text,
+// where a dialer or resolver may have put it, with the variable's name.
+func (c *Client) hideAddress(s string) string {
+	s = strings.ReplaceAll(s, c.base.String(), "SENTINELX_URL")
+	s = strings.ReplaceAll(s, c.base.Host, "SENTINELX_URL's host")
+	if h := c.base.Hostname(); h != c.base.Host {
+		s = strings.ReplaceAll(s, h, "SENTINELX_URL's host")
+	}
+	return s
 }
 
 // netCause reduces a transport error to its useful tail ("connection
@@ -279,7 +307,7 @@ func netCause(err error) string {
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
-		return "cannot resolve host " + dns.Name + ": " + dns.Err
+		return "cannot resolve the host name: " + dns.Err
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -323,12 +351,32 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// postJSON is the common path for JSON endpoints.
-func (c *Client) postJSON(ctx context.Context, path string, in, out any, timeout time.Duration) (json.RawMessage, error) {
+// response is what [fetch] decodes into: a pointer to a response type,
+// which embeds [Body] and so can keep the raw body.
+type response[T any] interface {
+	*T
+	keep(json.RawMessage)
+}
+
+// fetch runs cl, decodes the agent's JSON into a new T and keeps the raw
+// body beside it: the one decode path every endpoint method shares.
+func fetch[T any, P response[T]](ctx context.Context, c *Client, cl call) (*T, error) {
+	v := P(new(T))
+	raw, err := c.do(ctx, cl, v)
+	if err != nil {
+		return nil, err
+	}
+	v.keep(raw)
+	return v, nil
+}
+
+// postJSON is [fetch] for JSON endpoints: in is encoded as the request
+// body; timeout 0 means Options.Timeout.
+func postJSON[T any, P response[T]](ctx context.Context, c *Client, path string, in any, timeout time.Duration) (*T, error) {
 	body, err := marshalJSON(in)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: POST %s: encoding request: %w", path, err)
 	}
-	return c.do(ctx, call{method: http.MethodPost, path: path, body: body,
-		contentType: "application/json", timeout: timeout}, out)
+	return fetch[T, P](ctx, c, call{method: http.MethodPost, path: path, body: body,
+		contentType: "application/json", timeout: timeout})
 }

@@ -3,7 +3,6 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -23,7 +22,7 @@ type Capabilities struct {
 	ServiceActions  map[string]ServiceInfo `json:"service_actions"`
 	Categories      map[string][]string    `json:"categories"`
 	Help            map[string]string      `json:"help"`
-	Raw             json.RawMessage        `json:"-"`
+	Body
 }
 
 // ServiceInfo is one entry of the agent's service registry.
@@ -38,69 +37,33 @@ type ServiceInfo struct {
 
 // Capabilities fetches the agent's self-description.
 func (c *Client) Capabilities(ctx context.Context) (*Capabilities, error) {
-	var v Capabilities
-	raw, err := c.do(ctx, call{method: http.MethodGet, path: "/capabilities"}, &v)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return fetch[Capabilities](ctx, c, call{method: http.MethodGet, path: "/capabilities"})
 }
 
 // Exec runs an allowlisted command through the agent.
 func (c *Client) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error) {
-	var v ExecResult
-	raw, err := c.postJSON(ctx, "/exec", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[ExecResult](ctx, c, "/exec", req, 0)
 }
 
 // Service runs a registry action (status, reload, ...) for a service.
 func (c *Client) Service(ctx context.Context, req ServiceRequest) (*ServiceResult, error) {
-	var v ServiceResult
-	raw, err := c.postJSON(ctx, "/service", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[ServiceResult](ctx, c, "/service", req, 0)
 }
 
 // Restart triggers a service restart (fire-and-forget on the agent).
 func (c *Client) Restart(ctx context.Context, req RestartRequest) (*RestartResult, error) {
-	var v RestartResult
-	raw, err := c.postJSON(ctx, "/restart", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[RestartResult](ctx, c, "/restart", req, 0)
 }
 
 // Edit applies a structured edit through the agent's safe-edit helper.
 func (c *Client) Edit(ctx context.Context, req EditRequest) (*EditResult, error) {
-	var v EditResult
-	raw, err := c.postJSON(ctx, "/edit", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[EditResult](ctx, c, "/edit", req, 0)
 }
 
 // EditUploadInit opens an edit upload; its id is used by EditUploadFile
 // and EditUploadComplete.
 func (c *Client) EditUploadInit(ctx context.Context) (*EditUploadInitResult, error) {
-	var v EditUploadInitResult
-	raw, err := c.postJSON(ctx, "/edit/upload/init", struct{}{}, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[EditUploadInitResult](ctx, c, "/edit/upload/init", struct{}{}, 0)
 }
 
 // EditUploadFile stores the "new" or "old" text of an edit upload.
@@ -114,26 +77,14 @@ func (c *Client) EditUploadFile(ctx context.Context, req EditUploadFileRequest) 
 	if err != nil {
 		return nil, err
 	}
-	var v EditUploadFileResult
-	raw, err := c.do(ctx, call{method: http.MethodPost, path: "/edit/upload/file", body: body,
-		contentType: ct, timeout: c.uploadTimeout(len(req.Content))}, &v)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return fetch[EditUploadFileResult](ctx, c, call{method: http.MethodPost, path: "/edit/upload/file", body: body,
+		contentType: ct, timeout: c.uploadTimeout(len(req.Content))})
 }
 
 // EditUploadComplete runs the edit with the uploaded files. The agent
 // deletes the upload afterwards, so an id works once.
 func (c *Client) EditUploadComplete(ctx context.Context, req EditUploadCompleteRequest) (*EditResult, error) {
-	var v EditResult
-	raw, err := c.postJSON(ctx, "/edit/upload/complete", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[EditResult](ctx, c, "/edit/upload/complete", req, 0)
 }
 
 // ScriptGrace is added to a script's own timeout to form the call
@@ -153,13 +104,7 @@ func (c *Client) ScriptRun(ctx context.Context, req ScriptRunRequest) (*ScriptRe
 	if req.Timeout < 0 {
 		d = c.timeout // the agent answers 422 at once
 	}
-	var v ScriptResult
-	raw, err := c.postJSON(ctx, "/script/run", req, &v, d)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[ScriptResult](ctx, c, "/script/run", req, d)
 }
 
 // Upload stores a file in one multipart request.
@@ -177,25 +122,13 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (*UploadResult, 
 	if err != nil {
 		return nil, err
 	}
-	var v UploadResult
-	raw, err := c.do(ctx, call{method: http.MethodPost, path: "/upload", body: body,
-		contentType: ct, timeout: c.uploadTimeout(len(req.Content))}, &v)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return fetch[UploadResult](ctx, c, call{method: http.MethodPost, path: "/upload", body: body,
+		contentType: ct, timeout: c.uploadTimeout(len(req.Content))})
 }
 
 // UploadInit starts a chunked upload.
 func (c *Client) UploadInit(ctx context.Context, req UploadInitRequest) (*UploadInitResult, error) {
-	var v UploadInitResult
-	raw, err := c.postJSON(ctx, "/upload/init", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[UploadInitResult](ctx, c, "/upload/init", req, 0)
 }
 
 // UploadChunk sends one chunk. The agent has no per-chunk checksum (the
@@ -214,30 +147,22 @@ func (c *Client) UploadChunk(ctx context.Context, req UploadChunkRequest) (*Uplo
 	}
 	cl := call{method: http.MethodPost, path: "/upload/chunk", body: body,
 		contentType: ct, timeout: c.uploadTimeout(len(req.Content))}
-	var v UploadChunkResult
-	raw, err := c.do(ctx, cl, &v)
+	v, err := fetch[UploadChunkResult](ctx, c, cl)
 	if err != nil {
 		return nil, err
 	}
-	v.Raw = raw
 	if v.ChunkSize != int64(len(req.Content)) {
-		return nil, c.fail(cl, &Error{Kind: KindBadResponse, Status: http.StatusOK, Body: raw,
+		return nil, c.fail(cl, &Error{Kind: KindBadResponse, Status: http.StatusOK, Body: v.Raw,
 			Detail: fmt.Sprintf("agent stored %d bytes for chunk %d but %d were sent; resend the chunk",
 				v.ChunkSize, req.Index, len(req.Content))})
 	}
-	return &v, nil
+	return v, nil
 }
 
 // UploadComplete assembles the chunks, checks size and sha256, and moves
 // the file into place.
 func (c *Client) UploadComplete(ctx context.Context, req UploadCompleteRequest) (*UploadResult, error) {
-	var v UploadResult
-	raw, err := c.postJSON(ctx, "/upload/complete", req, &v, 0)
-	if err != nil {
-		return nil, err
-	}
-	v.Raw = raw
-	return &v, nil
+	return postJSON[UploadResult](ctx, c, "/upload/complete", req, 0)
 }
 
 // UploadRate is the slowest transfer rate an upload deadline allows for:

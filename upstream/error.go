@@ -83,7 +83,7 @@ type Error struct {
 //
 //	sentinelx POST /exec: 403 Forbidden: Invalid token
 //	sentinelx POST /exec: refused: Command not allowed: hostname
-//	sentinelx GET /state: cannot reach SENTINELX_URL (http://127.0.0.1:8091): connection refused
+//	sentinelx GET /state: cannot reach SENTINELX_URL: connection refused; check SENTINELX_URL and that the SentinelX Core agent is running
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("sentinelx ")

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -18,19 +17,12 @@ type State struct {
 	TotalExecutions int     `json:"total_executions"`
 	BlockedCount    int     `json:"blocked_count"`
 	ErrorCount      int     `json:"error_count"`
-	// Raw is the body exactly as the agent sent it (token scrubbed).
-	Raw json.RawMessage `json:"-"`
+	Body
 }
 
 // State fetches the agent's runtime counters.
 func (c *Client) State(ctx context.Context) (*State, error) {
-	var s State
-	raw, err := c.do(ctx, call{method: http.MethodGet, path: "/state"}, &s)
-	if err != nil {
-		return nil, err
-	}
-	s.Raw = raw
-	return &s, nil
+	return fetch[State](ctx, c, call{method: http.MethodGet, path: "/state"})
 }
 
 // probeTimeout keeps readiness checks snappy even when Options.Timeout is

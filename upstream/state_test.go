@@ -3,10 +3,12 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/upstream"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
 )
@@ -88,8 +90,41 @@ func TestProbeUnreachable(t *testing.T) {
 	if !errors.As(err, &ue) || ue.Kind != upstream.KindUnreachable {
 		t.Fatalf("err = %v", err)
 	}
-	want := "cannot reach SENTINELX_URL (http://" + addr + "): connection refused"
+	want := "cannot reach SENTINELX_URL: connection refused; check SENTINELX_URL and that the SentinelX Core agent is running"
 	if ue.Detail != want {
 		t.Errorf("Detail = %q, want %q", ue.Detail, want)
+	}
+}
+
+// TestUnreachableAddressLoggedNotReturned: the error reaches MCP clients,
+// so it names the variable to check and never the agent's address; the
+// address goes to the operator's log.
+func TestUnreachableAddressLoggedNotReturned(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs testlog.Buffer
+	c, err := upstream.New(upstream.Options{BaseURL: "http://" + addr, Token: testToken,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Exec(context.Background(), upstream.ExecRequest{Cmd: "uptime"})
+	if err == nil {
+		t.Fatal("Exec against a closed port succeeded")
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if msg := err.Error(); strings.Contains(msg, addr) || strings.Contains(msg, host) ||
+		!strings.Contains(msg, "cannot reach SENTINELX_URL") || !strings.Contains(msg, "check SENTINELX_URL") {
+		t.Errorf("error = %q: want the variable named and no address", msg)
+	}
+	lines := logs.JSONLines(t)
+	if len(lines) != 1 || lines[0]["msg"] != "agent unreachable" || lines[0]["url"] != "http://"+addr ||
+		lines[0]["call"] != "POST /exec" {
+		t.Errorf("log = %v, want one \"agent unreachable\" line with url http://%s and call POST /exec", lines, addr)
 	}
 }

@@ -3,8 +3,23 @@ package upstream
 import "encoding/json"
 
 // Request and response types for the agent endpoints (UPSTREAM.md §4).
-// JSON names are the agent's. Every response has Raw: the body exactly as
-// the agent sent it (token scrubbed), which tools hand to the model.
+// JSON names are the agent's. Every response embeds [Body], so Raw is the
+// body exactly as the agent sent it (token scrubbed), which tools hand to
+// the model.
+
+// Body is embedded in every response type: Raw is the agent's JSON body
+// exactly as received (token scrubbed). One embedded type instead of a Raw
+// field and a JSON method per response keeps the types alike by
+// construction, and lets [fetch] fill Raw for any of them.
+type Body struct {
+	Raw json.RawMessage `json:"-"`
+}
+
+// JSON returns the agent's body exactly as sent (token scrubbed): what the
+// MCP layer hands to the model.
+func (b *Body) JSON() json.RawMessage { return b.Raw }
+
+func (b *Body) keep(raw json.RawMessage) { b.Raw = raw }
 
 // ProcessResult is the agent's process-result object (UPSTREAM.md §3.3).
 // Output is "⚠️ Sin salida" when the process printed nothing and
@@ -25,7 +40,7 @@ type ExecRequest struct {
 // success at this layer; a refused command is an *Error of KindRefused.
 type ExecResult struct {
 	ProcessResult
-	Raw json.RawMessage `json:"-"`
+	Body
 }
 
 // ServiceRequest is POST /service.
@@ -38,11 +53,11 @@ type ServiceRequest struct {
 // exact shell string the agent ran.
 type ServiceResult struct {
 	ProcessResult
-	OK      bool            `json:"ok"`
-	Service string          `json:"service"`
-	Action  string          `json:"action"`
-	Command string          `json:"command"`
-	Raw     json.RawMessage `json:"-"`
+	OK      bool   `json:"ok"`
+	Service string `json:"service"`
+	Action  string `json:"action"`
+	Command string `json:"command"`
+	Body
 }
 
 // RestartRequest is POST /restart.
@@ -53,10 +68,10 @@ type RestartRequest struct {
 // RestartResult is a triggered restart. The agent does not wait for it, so
 // OK only means "triggered".
 type RestartResult struct {
-	OK      bool            `json:"ok"`
-	Service string          `json:"service"`
-	Message string          `json:"message"`
-	Raw     json.RawMessage `json:"-"`
+	OK      bool   `json:"ok"`
+	Service string `json:"service"`
+	Message string `json:"message"`
+	Body
 }
 
 // EditOptions are the /edit fields shared with /edit/upload/complete.
@@ -102,15 +117,15 @@ type EditResult struct {
 	UploadID string   `json:"upload_id,omitempty"`
 	Command  []string `json:"command"`
 	ProcessResult
-	Raw json.RawMessage `json:"-"`
+	Body
 }
 
 // EditUploadInitResult is POST /edit/upload/init.
 type EditUploadInitResult struct {
-	OK       bool            `json:"ok"`
-	UploadID string          `json:"upload_id"`
-	TempDir  string          `json:"temp_dir"`
-	Raw      json.RawMessage `json:"-"`
+	OK       bool   `json:"ok"`
+	UploadID string `json:"upload_id"`
+	TempDir  string `json:"temp_dir"`
+	Body
 }
 
 // EditUploadFileRequest is the multipart POST /edit/upload/file.
@@ -126,14 +141,14 @@ type EditUploadFileRequest struct {
 
 // EditUploadFileResult is a stored edit-upload file.
 type EditUploadFileResult struct {
-	OK       bool            `json:"ok"`
-	UploadID string          `json:"upload_id"`
-	Role     string          `json:"role"`
-	Filename string          `json:"filename"`
-	StoredAs string          `json:"stored_as"`
-	Size     int64           `json:"size"`
-	SHA256   string          `json:"sha256"`
-	Raw      json.RawMessage `json:"-"`
+	OK       bool   `json:"ok"`
+	UploadID string `json:"upload_id"`
+	Role     string `json:"role"`
+	Filename string `json:"filename"`
+	StoredAs string `json:"stored_as"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Body
 }
 
 // EditUploadCompleteRequest is POST /edit/upload/complete: the edit is
@@ -171,9 +186,9 @@ type ScriptResult struct {
 	Cleanup     bool     `json:"cleanup"`
 	Command     []string `json:"command"`
 	ProcessResult
-	ScriptPath string          `json:"script_path,omitempty"`
-	Workdir    string          `json:"workdir,omitempty"`
-	Raw        json.RawMessage `json:"-"`
+	ScriptPath string `json:"script_path,omitempty"`
+	Workdir    string `json:"workdir,omitempty"`
+	Body
 }
 
 // UploadRequest is the multipart single-request POST /upload.
@@ -191,14 +206,14 @@ type UploadRequest struct {
 // UploadResult is a stored file: /upload (Mode "single", Filename set) or
 // /upload/complete (Mode "chunked", UploadID set).
 type UploadResult struct {
-	OK         bool            `json:"ok"`
-	Mode       string          `json:"mode"`
-	UploadID   string          `json:"upload_id,omitempty"`
-	TargetPath string          `json:"target_path"`
-	Size       int64           `json:"size"`
-	SHA256     string          `json:"sha256"`
-	Filename   string          `json:"filename,omitempty"`
-	Raw        json.RawMessage `json:"-"`
+	OK         bool   `json:"ok"`
+	Mode       string `json:"mode"`
+	UploadID   string `json:"upload_id,omitempty"`
+	TargetPath string `json:"target_path"`
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256"`
+	Filename   string `json:"filename,omitempty"`
+	Body
 }
 
 // UploadInitRequest is POST /upload/init. TotalSize 0 disables the
@@ -212,12 +227,12 @@ type UploadInitRequest struct {
 
 // UploadInitResult starts a chunked upload.
 type UploadInitResult struct {
-	OK         bool            `json:"ok"`
-	Mode       string          `json:"mode"`
-	UploadID   string          `json:"upload_id"`
-	TargetPath string          `json:"target_path"`
-	TotalSize  int64           `json:"total_size"`
-	Raw        json.RawMessage `json:"-"`
+	OK         bool   `json:"ok"`
+	Mode       string `json:"mode"`
+	UploadID   string `json:"upload_id"`
+	TargetPath string `json:"target_path"`
+	TotalSize  int64  `json:"total_size"`
+	Body
 }
 
 // UploadChunkRequest is the multipart POST /upload/chunk. The agent
@@ -233,11 +248,11 @@ type UploadChunkRequest struct {
 
 // UploadChunkResult acknowledges one chunk.
 type UploadChunkResult struct {
-	OK        bool            `json:"ok"`
-	UploadID  string          `json:"upload_id"`
-	Index     int             `json:"index"`
-	ChunkSize int64           `json:"chunk_size"`
-	Raw       json.RawMessage `json:"-"`
+	OK        bool   `json:"ok"`
+	UploadID  string `json:"upload_id"`
+	Index     int    `json:"index"`
+	ChunkSize int64  `json:"chunk_size"`
+	Body
 }
 
 // UploadCompleteRequest is POST /upload/complete. SHA256, when set, is

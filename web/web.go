@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,15 +32,20 @@ const StaticPrefix = "/static/"
 //go:embed templates/*.html static
 var files embed.FS
 
-// Immutable after package initialisation.
+// Computed once, on first use rather than at package initialisation, and
+// read-only after: functions, so no caller can change a shared map.
 var (
 	// assetVersions maps a static file's name to a hash of its content; the
 	// version in asset URLs lets browsers cache them for a year.
-	assetVersions = hashAssets()
-	templates     = template.Must(template.New("").Funcs(template.FuncMap{
+	assetVersions = sync.OnceValue(hashAssets)
+	templates     = sync.OnceValue(parseTemplates)
+)
+
+func parseTemplates() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
 		"asset": AssetURL,
 	}).ParseFS(files, "templates/*.html"))
-)
+}
 
 func hashAssets() map[string]string {
 	out := map[string]string{}
@@ -65,7 +71,7 @@ func hashAssets() map[string]string {
 // "/static/style.css?v=3f2a…". An unknown name panics: templates are
 // rendered in tests, so a typo fails there.
 func AssetURL(name string) string {
-	v, ok := assetVersions[name]
+	v, ok := assetVersions()[name]
 	if !ok {
 		panic("web: no static asset " + name)
 	}
@@ -78,7 +84,7 @@ func AssetURL(name string) string {
 // kept; Cache-Control defaults to no-store because pages show live state.
 func Render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&buf, name, data); err != nil {
 		http.Error(w, "internal error: page did not render", http.StatusInternalServerError)
 		return
 	}
@@ -100,7 +106,7 @@ func Render(w http.ResponseWriter, status int, name string, data any) {
 func Static() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, StaticPrefix)
-		v, ok := assetVersions[name]
+		v, ok := assetVersions()[name]
 		if !ok || r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.NotFound(w, r)
 			return

@@ -33,7 +33,7 @@ func TestStatic(t *testing.T) {
 		{"HEAD", http.MethodHead, versioned, nil, 200, "public, max-age=31536000, immutable"},
 		{"no version: revalidate", http.MethodGet, "/static/style.css", nil, 200, "no-cache"},
 		{"old version: revalidate", http.MethodGet, "/static/style.css?v=0000", nil, 200, "no-cache"},
-		{"revalidation", http.MethodGet, "/static/style.css", map[string]string{"If-None-Match": `"` + assetVersions["style.css"] + `"`}, 304, "no-cache"},
+		{"revalidation", http.MethodGet, "/static/style.css", map[string]string{"If-None-Match": `"` + assetVersions()["style.css"] + `"`}, 304, "no-cache"},
 		{"unknown file", http.MethodGet, "/static/nope.css", nil, 404, ""},
 		{"traversal", http.MethodGet, "/static/../templates/status.html", nil, 404, ""},
 		{"directory", http.MethodGet, "/static/", nil, 404, ""},

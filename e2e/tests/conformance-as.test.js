@@ -127,6 +127,6 @@ test('the embedded AS passes every applicable authorization-server check', () =>
 test('the checks listed as not applicable still report the expected status', () => {
   const seen = new Map(checks().map((c) => [c.key, c.status]));
   for (const [key, [status, why]] of NOT_APPLICABLE) {
-    assert.equal(seen.get(key), status, `${key} (${why}): update NOT_APPLICABLE and README.md if this changed`);
+    assert.equal(seen.get(key), status, `${key} (${why}): update NOT_APPLICABLE and docs/CONFORMANCE.md if this changed`);
   }
 });

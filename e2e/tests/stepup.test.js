@@ -6,7 +6,7 @@
 // sentinel_exec, re-authorizes for the challenged scope, and the call
 // succeeds; sentinel_state then still works without another sign-in (no
 // state → exec → state flip-flop). The table is written to
-// e2e/test-output/stepup.md and copied into the README.
+// e2e/test-output/stepup.md and copied into docs/CONFORMANCE.md.
 //
 // Clients: TS SDK v1 (@modelcontextprotocol/sdk) and v2
 // (@modelcontextprotocol/client, 2025-11-25 and 2026-07-28) with a headless

@@ -9,10 +9,10 @@ import (
 // matches what the agent will act on and not a spelling of it.
 var (
 	// trimmedArgs are sent to the agent trimmed.
-	trimmedArgs = []string{"cmd", "service", "action", "mode", "interpreter", "upload_id"}
+	trimmedArgs = [...]string{"cmd", "service", "action", "mode", "interpreter", "upload_id"}
 	// hostPathArgs name paths on the host. They are trimmed and must be
 	// canonical (see PathProblem): a rule reads them as they are.
-	hostPathArgs = []string{"path", "cwd", "backup_dir"}
+	hostPathArgs = [...]string{"path", "cwd", "backup_dir"}
 )
 
 // NonCanonicalRule names the built-in denial of a host path with ".",

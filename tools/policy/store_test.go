@@ -1,30 +1,21 @@
 package policy_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
 
 const allowAll = "rules:\n  - {name: all, effect: allow, unconstrained_args: [\"*\"]}\n"
 const denyAll = "rules:\n  - {name: nobody, effect: deny}\n"
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func writeFile(t *testing.T, name, body string) {
 	t.Helper()
@@ -54,7 +45,7 @@ func TestOpenFailsOnBadFile(t *testing.T) {
 func TestReloadKeepsOldPolicyOnError(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "policy.yaml")
 	writeFile(t, name, allowAll)
-	var logs syncBuf
+	var logs testlog.Buffer
 	s, err := policy.Open(name, realTools(t), slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
