@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
 )
 
@@ -216,7 +216,7 @@ func TestDevOAuthToTool(t *testing.T) {
 		t.Fatalf("token: %s %v", resp.Status, tok)
 	}
 
-	v, err := middleware.NewVerifier(middleware.VerifierConfig{Issuer: d.issuer, Audiences: []string{d.mcpURL}, RequireATJWT: true})
+	v, err := oidcverify.NewVerifier(oidcverify.VerifierConfig{Issuer: d.issuer, Audiences: []string{d.mcpURL}, RequireATJWT: true})
 	if err != nil {
 		t.Fatal(err)
 	}

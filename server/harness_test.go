@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-chi/httplog/v2"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
 )

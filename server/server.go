@@ -21,6 +21,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/handlers"
 	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -63,7 +64,7 @@ type app struct {
 	version  string
 	started  time.Time
 	table    *tools.Table
-	verifier *middleware.Verifier
+	verifier *oidcverify.Verifier
 	up       *upstream.Client
 	mcp      *mcp.Server
 	prm      *oauthex.ProtectedResourceMetadata // path form: resource = MCP URL
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		}
 		a.up = up
 	}
-	v, err := middleware.NewVerifier(middleware.VerifierConfig{
+	v, err := oidcverify.NewVerifier(oidcverify.VerifierConfig{
 		Issuer:           cfg.Issuer,
 		JWKSURI:          cfg.JWKSURI,
 		Audiences:        cfg.Audiences,

@@ -14,7 +14,7 @@ import (
 	"github.com/go-chi/httplog/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"

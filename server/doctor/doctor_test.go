@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server/doctor"
 	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
 )

@@ -1,4 +1,4 @@
-package middleware
+package oidcverify
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // Asymmetric algorithms only: with HS* anyone holding the public key could
@@ -133,13 +135,13 @@ func (v *Verifier) verifyTyp(h jose.Header) error {
 // false for introspection, where iss is optional (RFC 7662 §2.2).
 func (v *Verifier) verifyCheckClaims(c *verifyClaims, now time.Time, requireIss bool) (time.Time, error) {
 	exp := c.Expiration.AsTime()
-	if !exp.IsZero() && !now.Before(exp.Add(Leeway)) {
+	if !exp.IsZero() && !now.Before(exp.Add(middleware.Leeway)) {
 		return exp, verifyReject("expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(Leeway)) {
+	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(middleware.Leeway)) {
 		return exp, verifyReject("not valid before %s (nbf)", nbf.UTC().Format(time.RFC3339))
 	}
-	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(Leeway)) {
+	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(middleware.Leeway)) {
 		return exp, verifyReject("issued in the future (iat %s)", iat.UTC().Format(time.RFC3339))
 	}
 	if (requireIss || c.Issuer != "") && !verifyIssuerMatch(c.Issuer, v.issuer) {

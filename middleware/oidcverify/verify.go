@@ -1,4 +1,4 @@
-package middleware
+package oidcverify
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // Fixed verification policy (DESIGN.md "Authentication and authorization",
@@ -318,7 +320,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 		if err != nil {
 			return nil, err
 		}
-		v.jwtCache.put(gen, key, info, exp.Add(Leeway), now)
+		v.jwtCache.put(gen, key, info, exp.Add(middleware.Leeway), now)
 		return verifyCopy(info), nil
 	default:
 		via = "introspection"
@@ -329,7 +331,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 		if v.introRejected.seen(key, now) {
 			return nil, verifyReject("inactive token (cached answer)")
 		}
-		addr := ClientKey(ctx)
+		addr := middleware.ClientKey(ctx)
 		if v.wantsIntro {
 			// Junk opaque tokens must not turn the bridge into an amplifier
 			// against the IdP, nor spend the budget of real users; cached

@@ -9,7 +9,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 func get(t *testing.T, url string, v any) int {

@@ -1,4 +1,4 @@
-package middleware
+package oidcverify
 
 import (
 	"bytes"
@@ -26,6 +26,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // verifyTestRaw assembles a JWS by hand, for what go-jose refuses to sign
@@ -293,7 +295,7 @@ func TestVerifierCache(t *testing.T) {
 
 	// Inside the leeway after exp the cache still answers; past it the
 	// entry is dead and the token is rejected as on first sight.
-	clock.Advance(10*time.Second + Leeway - time.Second)
+	clock.Advance(10*time.Second + middleware.Leeway - time.Second)
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}

@@ -1,10 +1,12 @@
-package middleware
+package oidcverify
 
 import (
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // Introspection budget for opaque tokens the cache cannot answer. The IdP
@@ -30,7 +32,7 @@ const (
 // introspection call. Safe for concurrent use.
 type introLimiter struct {
 	vouched, open *rate.Limiter
-	perAddr       *buckets
+	perAddr       *middleware.KeyedLimiter
 
 	mu     sync.Mutex // guards the fields below
 	addrs  map[string]time.Time
@@ -43,7 +45,7 @@ func newIntroLimiter(now func() time.Time) *introLimiter {
 	return &introLimiter{
 		vouched: rate.NewLimiter(half, introspectRate),
 		open:    rate.NewLimiter(half, introspectRate),
-		perAddr: newBuckets(RateLimitOptions{Rate: introspectPerAddr, Burst: 5 * introspectPerAddr, Now: now}),
+		perAddr: middleware.NewKeyedLimiter(introspectPerAddr, 5*introspectPerAddr, now),
 		addrs:   map[string]time.Time{},
 		tokens:  map[[32]byte]time.Time{},
 		max:     verifyCacheMax,
@@ -59,7 +61,7 @@ func (l *introLimiter) allow(addr string, key [32]byte, now time.Time) error {
 		}
 		return verifyReject("introspection rate limit reached (%d calls/s in total)", introspectRate)
 	}
-	if _, ok := l.perAddr.take(addr, 1); !ok {
+	if !l.perAddr.Allow(addr) {
 		return verifyReject("introspection rate limit reached for client %s (%d calls/s per address until it presents an active token)", addr, introspectPerAddr)
 	}
 	if !l.open.AllowN(now, 1) {

@@ -1,4 +1,4 @@
-package middleware
+package oidcverify
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // TestVerifierIdPShapes feeds the verifier access tokens shaped like those
