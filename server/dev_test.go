@@ -216,18 +216,18 @@ func TestDevOAuthToTool(t *testing.T) {
 		t.Fatalf("token: %s %v", resp.Status, tok)
 	}
 
-	v, err := oidcverify.NewVerifier(oidcverify.VerifierConfig{Issuer: d.issuer, Audiences: []string{d.mcpURL}, RequireATJWT: true})
+	v, err := oidcverify.New(oidcverify.Config{Issuer: d.issuer, Audiences: []string{d.mcpURL}, RequireATJWT: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := v.Verify(context.Background(), at)
+	info, err := v.Verify(context.Background(), at, nil)
 	if err != nil {
 		t.Fatalf("the bridge's verifier refuses the token: %v", err)
 	}
 	if len(info.Scopes) != 1 || info.Scopes[0] != "sentinelx:state" {
 		t.Errorf("scopes %v", info.Scopes)
 	}
-	if _, err := v.Verify(context.Background(), d.token); err != nil {
+	if _, err := v.Verify(context.Background(), d.token, nil); err != nil {
 		t.Errorf("the banner token does not verify: %v", err)
 	}
 

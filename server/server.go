@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		}
 		a.up = up
 	}
-	v, err := oidcverify.NewVerifier(oidcverify.VerifierConfig{
+	v, err := oidcverify.New(oidcverify.Config{
 		Issuer:           cfg.Issuer,
 		JWKSURI:          cfg.JWKSURI,
 		Audiences:        cfg.Audiences,

@@ -6,26 +6,26 @@ import (
 )
 
 func BenchmarkVerifyRS256(b *testing.B) {
-	verifyBench(b, newVerifyTestRSA(b, "rsa"))
+	benchVerify(b, newTestRSA(b, "rsa"))
 }
 
 func BenchmarkVerifyES256(b *testing.B) {
-	verifyBench(b, newVerifyTestEC(b, "ec"))
+	benchVerify(b, newTestEC(b, "ec"))
 }
 
-// verifyBench measures a first sight (signature, claims, cache insert) and
+// benchVerify measures a first sight (signature, claims, cache insert) and
 // a repeat (hash and cache lookup) of a typical access token.
-func verifyBench(b *testing.B, k verifyTestKey) {
-	clock := newVerifyTestClock()
-	idp := newVerifyTestIdP(b, k)
-	v := newVerifyTestVerifier(b, idp.config(clock))
-	tok := k.sign(b, verifyTestClaims(idp, clock), nil)
+func benchVerify(b *testing.B, k testKey) {
+	clock := newTestClock()
+	idp := newTestIdP(b, k)
+	v := newTestVerifier(b, idp.config(clock))
+	tok := k.sign(b, testClaims(idp, clock), nil)
 	ctx := context.Background()
 	b.Run("uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			v.jwtCache.flush()
-			if _, err := v.Verify(ctx, tok); err != nil {
+			if _, err := v.Verify(ctx, tok, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -33,7 +33,7 @@ func verifyBench(b *testing.B, k verifyTestKey) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := v.Verify(ctx, tok); err != nil {
+			if _, err := v.Verify(ctx, tok, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

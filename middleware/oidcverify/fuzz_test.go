@@ -37,7 +37,7 @@ func FuzzVerifyScopes(f *testing.F) {
 		if json.Unmarshal(data, &claims) != nil {
 			return
 		}
-		got := verifyScopes(claims)
+		got := scopesOf(claims)
 		allowed := map[string]bool{}
 		for _, name := range []string{"scope", "scp"} {
 			switch v := claims[name].(type) {

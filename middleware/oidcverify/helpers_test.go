@@ -19,60 +19,60 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// verifyTestClock is an injectable clock for rate limits and expiry.
-type verifyTestClock struct {
+// testClock is an injectable clock for rate limits and expiry.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newVerifyTestClock() *verifyTestClock {
-	return &verifyTestClock{t: time.Unix(1_900_000_000, 0)}
+func newTestClock() *testClock {
+	return &testClock{t: time.Unix(1_900_000_000, 0)}
 }
 
-func (c *verifyTestClock) Now() time.Time {
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *verifyTestClock) Advance(d time.Duration) {
+func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
 
-// verifyTestKey is a signing key with the kid it is published under.
-type verifyTestKey struct {
+// testKey is a signing key with the kid it is published under.
+type testKey struct {
 	kid  string
 	alg  jose.SignatureAlgorithm
 	priv crypto.Signer
 }
 
-func newVerifyTestRSA(t testing.TB, kid string) verifyTestKey {
+func newTestRSA(t testing.TB, kid string) testKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verifyTestKey{kid: kid, alg: jose.RS256, priv: k}
+	return testKey{kid: kid, alg: jose.RS256, priv: k}
 }
 
-func newVerifyTestEC(t testing.TB, kid string) verifyTestKey {
+func newTestEC(t testing.TB, kid string) testKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verifyTestKey{kid: kid, alg: jose.ES256, priv: k}
+	return testKey{kid: kid, alg: jose.ES256, priv: k}
 }
 
-func (k verifyTestKey) public() jose.JSONWebKey {
+func (k testKey) public() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
 }
 
 // sign produces a compact JWS. headers are added to the protected header;
 // a "typ" entry replaces the default "JWT", and typ=nil removes it.
-func (k verifyTestKey) sign(t testing.TB, claims map[string]any, headers map[string]any) string {
+func (k testKey) sign(t testing.TB, claims map[string]any, headers map[string]any) string {
 	t.Helper()
 	opts := &jose.SignerOptions{}
 	typ, typSet := headers["typ"]
@@ -109,9 +109,9 @@ func (k verifyTestKey) sign(t testing.TB, claims map[string]any, headers map[str
 	return s
 }
 
-// verifyTestIdP serves OIDC discovery, RFC 8414 metadata, a JWKS and an
+// testIdP serves OIDC discovery, RFC 8414 metadata, a JWKS and an
 // introspection endpoint, and counts hits on each.
-type verifyTestIdP struct {
+type testIdP struct {
 	srv    *httptest.Server
 	issuer string
 
@@ -125,11 +125,11 @@ type verifyTestIdP struct {
 	introAuth                                  atomic.Value // last Authorization header
 }
 
-const verifyTestClientID, verifyTestClientSecret = "mcp-rs", "s3cret"
+const testClientID, testClientSecret = "mcp-rs", "s3cret"
 
-func newVerifyTestIdP(t testing.TB, keys ...verifyTestKey) *verifyTestIdP {
+func newTestIdP(t testing.TB, keys ...testKey) *testIdP {
 	t.Helper()
-	idp := &verifyTestIdP{}
+	idp := &testIdP{}
 	for _, k := range keys {
 		idp.keys = append(idp.keys, k.public())
 	}
@@ -176,7 +176,7 @@ func newVerifyTestIdP(t testing.TB, keys ...verifyTestKey) *verifyTestIdP {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		if u, p, ok := r.BasicAuth(); !ok || u != verifyTestClientID || p != verifyTestClientSecret {
+		if u, p, ok := r.BasicAuth(); !ok || u != testClientID || p != testClientSecret {
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
@@ -201,7 +201,7 @@ func newVerifyTestIdP(t testing.TB, keys ...verifyTestKey) *verifyTestIdP {
 	return idp
 }
 
-func (idp *verifyTestIdP) isDown(w http.ResponseWriter) bool {
+func (idp *testIdP) isDown(w http.ResponseWriter) bool {
 	idp.mu.Lock()
 	defer idp.mu.Unlock()
 	if idp.down {
@@ -210,7 +210,7 @@ func (idp *verifyTestIdP) isDown(w http.ResponseWriter) bool {
 	return idp.down
 }
 
-func (idp *verifyTestIdP) metadata(w http.ResponseWriter) {
+func (idp *testIdP) metadata(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer":                 idp.issuer,
@@ -219,13 +219,13 @@ func (idp *verifyTestIdP) metadata(w http.ResponseWriter) {
 	})
 }
 
-func (idp *verifyTestIdP) setDown(down bool) {
+func (idp *testIdP) setDown(down bool) {
 	idp.mu.Lock()
 	defer idp.mu.Unlock()
 	idp.down = down
 }
 
-func (idp *verifyTestIdP) setKeys(keys ...verifyTestKey) {
+func (idp *testIdP) setKeys(keys ...testKey) {
 	idp.mu.Lock()
 	defer idp.mu.Unlock()
 	idp.keys = nil
@@ -234,9 +234,9 @@ func (idp *verifyTestIdP) setKeys(keys ...verifyTestKey) {
 	}
 }
 
-// config is a VerifierConfig pointing at the IdP with discovery.
-func (idp *verifyTestIdP) config(clock *verifyTestClock) VerifierConfig {
-	return VerifierConfig{
+// config is a Config pointing at the IdP with discovery.
+func (idp *testIdP) config(clock *testClock) Config {
+	return Config{
 		Issuer:     idp.issuer,
 		Audiences:  []string{"https://mcp.example.com/mcp"},
 		HTTPClient: idp.srv.Client(),
@@ -245,7 +245,7 @@ func (idp *verifyTestIdP) config(clock *verifyTestClock) VerifierConfig {
 }
 
 // claims returns a valid claim set at the clock's time.
-func verifyTestClaims(idp *verifyTestIdP, clock *verifyTestClock) map[string]any {
+func testClaims(idp *testIdP, clock *testClock) map[string]any {
 	now := clock.Now().Unix()
 	return map[string]any{
 		"iss":                idp.issuer,
@@ -260,22 +260,22 @@ func verifyTestClaims(idp *verifyTestIdP, clock *verifyTestClock) map[string]any
 	}
 }
 
-// newVerifyTestVerifier builds a verifier and loads its keys synchronously.
-func newVerifyTestVerifier(t testing.TB, cfg VerifierConfig) *Verifier {
+// newTestVerifier builds a verifier and loads its keys synchronously.
+func newTestVerifier(t testing.TB, cfg Config) *Verifier {
 	t.Helper()
-	v, err := NewVerifier(cfg)
+	v, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.verifyLoad(context.Background(), false); err != nil {
+	if err := v.load(context.Background(), false); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	return v
 }
 
-// verifyTestNoToken fails if a token (or a recognisable part of it) leaked
+// noToken fails if a token (or a recognisable part of it) leaked
 // into an error message.
-func verifyTestNoToken(t *testing.T, token string, err error) {
+func noToken(t *testing.T, token string, err error) {
 	t.Helper()
 	if err == nil || len(token) < 40 {
 		return

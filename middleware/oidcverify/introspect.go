@@ -22,48 +22,48 @@ type introspectRequest struct {
 	TokenTypeHint string `schema:"token_type_hint"`
 }
 
-// verifyIntrospect asks the IdP about an opaque token and applies the same
+// introspect asks the IdP about an opaque token and applies the same
 // iss/aud/time rules as for JWTs. It returns when the answer stops being
 // reusable: min(now+introspectCacheTTL, exp).
-func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, until time.Time, err error) {
+func (v *Verifier) introspect(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, until time.Time, err error) {
 	var claims map[string]any
 	if v.debug {
 		// The IdP itself vouches for these claims.
-		defer func() { v.verifyDebugLog(ctx, "introspection", err, claims, claims != nil) }()
+		defer func() { v.debugLog(ctx, "introspection", err, claims, claims != nil) }()
 	}
 	if !v.wantsIntro {
-		return nil, until, verifyReject("not a JWT and introspection is not configured")
+		return nil, until, reject("not a JWT and introspection is not configured")
 	}
-	endpoint := v.verifyIntrospectURL(ctx)
+	endpoint := v.introspectURL(ctx)
 	if endpoint == "" {
 		v.mu.RLock()
 		last := v.lastErr
 		v.mu.RUnlock()
-		return nil, until, verifyReject("introspection failed: endpoint unknown (discovery: %s)", last)
+		return nil, until, reject("introspection failed: endpoint unknown (discovery: %s)", last)
 	}
 
 	req, err := httphelper.FormRequest(ctx, endpoint,
 		&introspectRequest{Token: token, TokenTypeHint: "access_token"},
 		v.encoder, httphelper.AuthorizeBasic(v.clientID, v.clientSecret))
 	if err != nil {
-		return nil, until, verifyReject("introspection failed: %s", verifyReason(err))
+		return nil, until, reject("introspection failed: %s", rejectReason(err))
 	}
 	req.Header.Set("Accept", "application/json")
 	var raw json.RawMessage
 	if err := httphelper.HttpRequest(v.hc, req, &raw); err != nil {
-		return nil, until, verifyReject("introspection failed: %s", verifyReason(err))
+		return nil, until, reject("introspection failed: %s", rejectReason(err))
 	}
-	var c verifyClaims
+	var c jwtClaims
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, until, verifyReject("introspection failed: malformed response: %s", verifyReason(err))
+		return nil, until, reject("introspection failed: malformed response: %s", rejectReason(err))
 	}
 	if err := json.Unmarshal(raw, &claims); err != nil {
-		return nil, until, verifyReject("introspection failed: malformed response: %s", verifyReason(err))
+		return nil, until, reject("introspection failed: malformed response: %s", rejectReason(err))
 	}
 	if !c.Active {
 		return nil, until, fmt.Errorf("%w: %w", auth.ErrInvalidToken, errInactive)
 	}
-	exp, err := v.verifyCheckClaims(&c, now, false)
+	exp, err := v.checkClaims(&c, now, false)
 	if err != nil {
 		return nil, until, err
 	}
@@ -77,19 +77,19 @@ func (v *Verifier) verifyIntrospect(ctx context.Context, token string, now time.
 		// actually know.
 		exp = until
 	}
-	return verifyTokenInfo(&c, claims, exp, v.scopeClaims), until, nil
+	return tokenInfo(&c, claims, exp, v.scopeClaims), until, nil
 }
 
-// verifyIntrospectURL returns the introspection endpoint, trying discovery
+// introspectURL returns the introspection endpoint, trying discovery
 // (rate-limited, like a JWKS refetch) if Start has not resolved it yet.
-func (v *Verifier) verifyIntrospectURL(ctx context.Context) string {
+func (v *Verifier) introspectURL(ctx context.Context) string {
 	v.mu.RLock()
 	u, done := v.introURL, v.discovered
 	v.mu.RUnlock()
 	if u != "" || done {
 		return u
 	}
-	_ = v.verifyLoad(ctx, true)
+	_ = v.load(ctx, true)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.introURL

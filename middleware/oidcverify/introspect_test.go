@@ -14,12 +14,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
-const verifyTestOpaque = "zitadel-opaque-Z2FyYmFnZSBnYXJiYWdl"
+const testOpaque = "zitadel-opaque-Z2FyYmFnZSBnYXJiYWdl"
 
 func TestVerifierIntrospection(t *testing.T) {
-	clock := newVerifyTestClock()
-	k := newVerifyTestRSA(t, "k1")
-	idp := newVerifyTestIdP(t, k)
+	clock := newTestClock()
+	k := newTestRSA(t, "k1")
+	idp := newTestIdP(t, k)
 	now := clock.Now().Unix()
 
 	active := func(kv ...any) func(map[string]string) (int, map[string]any) {
@@ -54,7 +54,7 @@ func TestVerifierIntrospection(t *testing.T) {
 		}},
 		{name: "endpoint discovered", discovered: true, handler: active()},
 		{name: "scp array and no iss", handler: active("scope", nil, "scp", []any{"a", 1, "b"}, "iss", nil),
-			check: verifyWantScopes("a", "b")},
+			check: checkScopes("a", "b")},
 		{name: "no exp: expires with the cache", handler: active("exp", nil), check: func(t *testing.T, info *auth.TokenInfo) {
 			if !info.Expiration.Equal(clock.Now().Add(introspectCacheTTL)) {
 				t.Errorf("expiration = %v", info.Expiration)
@@ -78,17 +78,17 @@ func TestVerifierIntrospection(t *testing.T) {
 			idp.mu.Unlock()
 			idp.setDown(false)
 			cfg := idp.config(clock)
-			cfg.ClientID, cfg.ClientSecret = verifyTestClientID, verifyTestClientSecret
+			cfg.ClientID, cfg.ClientSecret = testClientID, testClientSecret
 			if !tt.discovered {
 				cfg.IntrospectionURL = idp.issuer + "/introspect"
 			}
-			v := newVerifyTestVerifier(t, cfg)
+			v := newTestVerifier(t, cfg)
 			if !v.Status().Introspection {
 				t.Error("Status().Introspection is false")
 			}
 			idp.setDown(tt.down)
-			info, err := v.Verify(context.Background(), verifyTestOpaque)
-			if err != nil && strings.Contains(err.Error(), verifyTestOpaque) {
+			info, err := v.Verify(context.Background(), testOpaque, nil)
+			if err != nil && strings.Contains(err.Error(), testOpaque) {
 				t.Errorf("error leaks the token: %v", err)
 			}
 			if tt.wantErr != "" {
@@ -108,8 +108,8 @@ func TestVerifierIntrospection(t *testing.T) {
 }
 
 func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
-	clock := newVerifyTestClock()
-	idp := newVerifyTestIdP(t, newVerifyTestEC(t, "ec"))
+	clock := newTestClock()
+	idp := newTestIdP(t, newTestEC(t, "ec"))
 	var mu sync.Mutex
 	var forms []map[string]string
 	exp := clock.Now().Unix() + 5
@@ -122,14 +122,14 @@ func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
 	}
 	idp.mu.Unlock()
 	cfg := idp.config(clock)
-	cfg.ClientID, cfg.ClientSecret = verifyTestClientID, verifyTestClientSecret
+	cfg.ClientID, cfg.ClientSecret = testClientID, testClientSecret
 	cfg.IntrospectionURL = idp.issuer + "/introspect"
-	v := newVerifyTestVerifier(t, cfg)
+	v := newTestVerifier(t, cfg)
 	ctx := context.Background()
 
 	verify := func(wantHits int64) {
 		t.Helper()
-		if _, err := v.Verify(ctx, verifyTestOpaque); err != nil {
+		if _, err := v.Verify(ctx, testOpaque, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got := idp.introHits.Load(); got != wantHits {
@@ -140,7 +140,7 @@ func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
 	mu.Lock()
 	f := forms[0]
 	mu.Unlock()
-	if f["token"] != verifyTestOpaque || f["token_type_hint"] != "access_token" || len(f) != 2 {
+	if f["token"] != testOpaque || f["token_type_hint"] != "access_token" || len(f) != 2 {
 		t.Errorf("form = %v", f)
 	}
 	if a, _ := idp.introAuth.Load().(string); !strings.HasPrefix(a, "Basic ") {
@@ -167,21 +167,21 @@ func TestVerifierIntrospectionRequestAndCache(t *testing.T) {
 // TestVerifierIntrospectionJunk: replayed junk costs the IdP one call, and
 // a flood of distinct junk tokens is cut by the introspection rate limit.
 func TestVerifierIntrospectionJunk(t *testing.T) {
-	clock := newVerifyTestClock()
-	idp := newVerifyTestIdP(t, newVerifyTestEC(t, "ec"))
+	clock := newTestClock()
+	idp := newTestIdP(t, newTestEC(t, "ec"))
 	idp.mu.Lock()
 	idp.introspect = func(map[string]string) (int, map[string]any) {
 		return http.StatusOK, map[string]any{"active": false}
 	}
 	idp.mu.Unlock()
 	cfg := idp.config(clock)
-	cfg.ClientID, cfg.ClientSecret = verifyTestClientID, verifyTestClientSecret
+	cfg.ClientID, cfg.ClientSecret = testClientID, testClientSecret
 	cfg.IntrospectionURL = idp.issuer + "/introspect"
-	v := newVerifyTestVerifier(t, cfg)
+	v := newTestVerifier(t, cfg)
 	ctx := context.Background()
 
 	for range 5 {
-		if _, err := v.Verify(ctx, "junk-opaque-token"); err == nil {
+		if _, err := v.Verify(ctx, "junk-opaque-token", nil); err == nil {
 			t.Fatal("an inactive token was accepted")
 		}
 	}
@@ -190,7 +190,7 @@ func TestVerifierIntrospectionJunk(t *testing.T) {
 	}
 	limited := 0
 	for i := range 200 {
-		_, err := v.Verify(ctx, "junk-"+strconv.Itoa(i))
+		_, err := v.Verify(ctx, "junk-"+strconv.Itoa(i), nil)
 		if err != nil && strings.Contains(err.Error(), "rate limit") {
 			limited++
 		}

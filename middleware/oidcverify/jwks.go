@@ -25,15 +25,15 @@ import (
 // httphelper.HttpRequest (status check, 1 MiB body cap).
 
 var (
-	errVerifyRateLimited = errors.New("JWKS refetch rate-limited")
-	errVerifyNoKeys      = errors.New("no keys loaded")
+	errRateLimited = errors.New("JWKS refetch rate-limited")
+	errNoKeys      = errors.New("no keys loaded")
 )
 
-// verifyLoad resolves the endpoints (discovery) if still needed and fetches
+// load resolves the endpoints (discovery) if still needed and fetches
 // the key set. A load triggered by Verify (byVerify) happens at most once
-// per verifyRefetchEvery; the background loop is not limited that way. On
+// per refetchEvery; the background loop is not limited that way. On
 // failure the last good key set stays in use.
-func (v *Verifier) verifyLoad(ctx context.Context, byVerify bool) error {
+func (v *Verifier) load(ctx context.Context, byVerify bool) error {
 	select {
 	case v.fetchSem <- struct{}{}:
 	case <-ctx.Done():
@@ -43,9 +43,9 @@ func (v *Verifier) verifyLoad(ctx context.Context, byVerify bool) error {
 	if byVerify {
 		v.mu.Lock()
 		now := v.now()
-		if !v.lastRefetch.IsZero() && now.Sub(v.lastRefetch) < verifyRefetchEvery {
+		if !v.lastRefetch.IsZero() && now.Sub(v.lastRefetch) < refetchEvery {
 			v.mu.Unlock()
-			return errVerifyRateLimited
+			return errRateLimited
 		}
 		v.lastRefetch = now
 		v.mu.Unlock()
@@ -53,7 +53,7 @@ func (v *Verifier) verifyLoad(ctx context.Context, byVerify bool) error {
 		// client hanging up must not abort it; hc's timeout bounds it.
 		ctx = context.WithoutCancel(ctx)
 	}
-	err := v.verifyDiscover(ctx)
+	err := v.discover(ctx)
 	v.mu.RLock()
 	uri := v.jwksURI
 	v.mu.RUnlock()
@@ -61,36 +61,36 @@ func (v *Verifier) verifyLoad(ctx context.Context, byVerify bool) error {
 		if err == nil {
 			err = errors.New("no JWKS URI")
 		}
-		v.verifyFail("discovery", err)
+		v.fail("discovery", err)
 		return err
 	}
 	if err != nil {
 		// JWKS is known (configured); only introspection discovery failed.
-		v.log.Warn("oidc discovery failed; introspection endpoint unknown", "err", verifyReason(err))
+		v.log.Warn("oidc discovery failed; introspection endpoint unknown", "err", rejectReason(err))
 	}
-	keys, err := v.verifyFetchKeys(ctx, uri)
+	keys, err := v.fetchKeys(ctx, uri)
 	if v.onKeysFetch != nil {
 		v.onKeysFetch(err)
 	}
 	if err != nil {
 		err = fmt.Errorf("jwks %s: %w", uri, err)
-		v.verifyFail("jwks", err)
+		v.fail("jwks", err)
 		return err
 	}
-	v.verifyInstall(keys)
+	v.install(keys)
 	return nil
 }
 
-func (v *Verifier) verifyFail(what string, err error) {
+func (v *Verifier) fail(what string, err error) {
 	v.mu.Lock()
-	v.lastErr = verifyReason(err)
+	v.lastErr = rejectReason(err)
 	v.mu.Unlock()
-	v.log.Warn("token verification keys unavailable", "step", what, "err", verifyReason(err))
+	v.log.Warn("token verification keys unavailable", "step", what, "err", rejectReason(err))
 }
 
-// verifyInstall swaps in a freshly fetched key set and flushes the verified
+// install swaps in a freshly fetched key set and flushes the verified
 // token cache if the keys differ, so no cached token outlives its key.
-func (v *Verifier) verifyInstall(keys []jose.JSONWebKey) {
+func (v *Verifier) install(keys []jose.JSONWebKey) {
 	ids := make([]string, 0, len(keys))
 	for _, k := range keys {
 		tp, _ := k.Thumbprint(crypto.SHA256)
@@ -116,11 +116,11 @@ func (v *Verifier) verifyInstall(keys []jose.JSONWebKey) {
 	}
 }
 
-// verifyDiscover fills in the JWKS and introspection endpoints from the
+// discover fills in the JWKS and introspection endpoints from the
 // issuer's metadata: OpenID Connect discovery first, then RFC 8414.
 // zitadel's client.Discover is not used because it compares the issuer
 // byte for byte (we tolerate a trailing slash) and knows only the OIDC path.
-func (v *Verifier) verifyDiscover(ctx context.Context) error {
+func (v *Verifier) discover(ctx context.Context) error {
 	v.mu.RLock()
 	done := v.discovered
 	v.mu.RUnlock()
@@ -128,16 +128,16 @@ func (v *Verifier) verifyDiscover(ctx context.Context) error {
 		return nil
 	}
 	oidcURL := strings.TrimSuffix(v.issuer, "/") + oidc.DiscoveryEndpoint
-	doc, err := v.verifyFetchMetadata(ctx, oidcURL)
+	doc, err := v.fetchMetadata(ctx, oidcURL)
 	if err != nil {
 		var err2 error
-		doc, err2 = v.verifyFetchMetadata(ctx, verifyRFC8414URL(v.issuer))
+		doc, err2 = v.fetchMetadata(ctx, rfc8414URL(v.issuer))
 		if err2 != nil {
 			return fmt.Errorf("discovery: %w; %w", err, err2)
 		}
 	}
 	if doc.JwksURI != "" {
-		if err := verifyCheckURL("jwks_uri", doc.JwksURI, false); err != nil {
+		if err := checkURL("jwks_uri", doc.JwksURI, false); err != nil {
 			return fmt.Errorf("discovery: %w", err)
 		}
 	}
@@ -146,7 +146,7 @@ func (v *Verifier) verifyDiscover(ctx context.Context) error {
 	if v.jwksURI == "" {
 		v.jwksURI = doc.JwksURI
 	}
-	if v.introURL == "" && v.wantsIntro && verifyCheckURL("introspection_endpoint", doc.IntrospectionEndpoint, false) == nil {
+	if v.introURL == "" && v.wantsIntro && checkURL("introspection_endpoint", doc.IntrospectionEndpoint, false) == nil {
 		v.introURL = doc.IntrospectionEndpoint
 	}
 	if v.jwksURI == "" {
@@ -159,9 +159,9 @@ func (v *Verifier) verifyDiscover(ctx context.Context) error {
 	return nil
 }
 
-// verifyRFC8414URL inserts the well-known segment between host and path
+// rfc8414URL inserts the well-known segment between host and path
 // (RFC 8414 §3.1), unlike OIDC discovery which appends it.
-func verifyRFC8414URL(issuer string) string {
+func rfc8414URL(issuer string) string {
 	u, err := url.Parse(issuer)
 	if err != nil {
 		return issuer
@@ -173,7 +173,7 @@ func verifyRFC8414URL(issuer string) string {
 	return u.String()
 }
 
-func (v *Verifier) verifyFetchMetadata(ctx context.Context, u string) (*oidc.DiscoveryConfiguration, error) {
+func (v *Verifier) fetchMetadata(ctx context.Context, u string) (*oidc.DiscoveryConfiguration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -185,15 +185,15 @@ func (v *Verifier) verifyFetchMetadata(ctx context.Context, u string) (*oidc.Dis
 	}
 	// RFC 8414 §3.3 / OIDC Discovery §4.3: the document must name the
 	// issuer we expect, or it may describe another tenant.
-	if !verifyIssuerMatch(doc.Issuer, v.issuer) {
+	if !issuerMatch(doc.Issuer, v.issuer) {
 		return nil, fmt.Errorf("%s: issuer mismatch: got %q", u, doc.Issuer)
 	}
 	return doc, nil
 }
 
-// verifyFetchKeys downloads and parses the key set once; the parsed public
+// fetchKeys downloads and parses the key set once; the parsed public
 // keys are then reused for every token.
-func (v *Verifier) verifyFetchKeys(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
+func (v *Verifier) fetchKeys(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
@@ -231,58 +231,58 @@ func (v *Verifier) verifyFetchKeys(ctx context.Context, uri string) ([]jose.JSON
 	return keys, nil
 }
 
-// verifyKey picks the key for a token's kid and alg. An unknown kid (or an
+// lookupKey picks the key for a token's kid and alg. An unknown kid (or an
 // empty set) earns one rate-limited refetch, which is how rotation is picked
 // up between periodic refreshes.
-func (v *Verifier) verifyKey(ctx context.Context, kid, alg string) (jose.JSONWebKey, error) {
-	k, err := v.verifyFindKey(kid, alg)
-	if err == nil || !(errors.Is(err, oidc.ErrKeyNone) || errors.Is(err, errVerifyNoKeys)) {
-		return k, v.verifyKeyErr(k, kid, alg, err, nil)
+func (v *Verifier) lookupKey(ctx context.Context, kid, alg string) (jose.JSONWebKey, error) {
+	k, err := v.findKey(kid, alg)
+	if err == nil || !(errors.Is(err, oidc.ErrKeyNone) || errors.Is(err, errNoKeys)) {
+		return k, v.keyErr(k, kid, alg, err, nil)
 	}
-	ferr := v.verifyLoad(ctx, true)
-	k, err = v.verifyFindKey(kid, alg)
-	return k, v.verifyKeyErr(k, kid, alg, err, ferr)
+	ferr := v.load(ctx, true)
+	k, err = v.findKey(kid, alg)
+	return k, v.keyErr(k, kid, alg, err, ferr)
 }
 
-func (v *Verifier) verifyFindKey(kid, alg string) (jose.JSONWebKey, error) {
+func (v *Verifier) findKey(kid, alg string) (jose.JSONWebKey, error) {
 	v.mu.RLock()
 	keys := v.keys // replaced, never mutated: safe to use unlocked
 	v.mu.RUnlock()
 	if len(keys) == 0 {
-		return jose.JSONWebKey{}, errVerifyNoKeys
+		return jose.JSONWebKey{}, errNoKeys
 	}
 	return oidc.FindMatchingKey(kid, oidc.KeyUseSignature, alg, keys...)
 }
 
-// verifyKeyErr turns a lookup result into a rejection with a reason an
+// keyErr turns a lookup result into a rejection with a reason an
 // operator can act on; fetchErr is the outcome of the refetch, if any.
-func (v *Verifier) verifyKeyErr(k jose.JSONWebKey, kid, alg string, err, fetchErr error) error {
+func (v *Verifier) keyErr(k jose.JSONWebKey, kid, alg string, err, fetchErr error) error {
 	if err == nil {
 		// A key published for one algorithm must not verify another
 		// (e.g. a PS256 key used for RS256).
 		if k.Algorithm != "" && k.Algorithm != alg {
-			return verifyReject("alg %s does not match key %q (alg %s)", alg, k.KeyID, k.Algorithm)
+			return reject("alg %s does not match key %q (alg %s)", alg, k.KeyID, k.Algorithm)
 		}
 		return nil
 	}
 	why := ""
 	if fetchErr != nil {
-		why = " (refetch: " + verifyReason(fetchErr) + ")"
+		why = " (refetch: " + rejectReason(fetchErr) + ")"
 	}
 	switch {
-	case errors.Is(err, errVerifyNoKeys):
+	case errors.Is(err, errNoKeys):
 		v.mu.RLock()
 		last := v.lastErr
 		v.mu.RUnlock()
 		if last == "" && fetchErr != nil {
-			last = verifyReason(fetchErr)
+			last = rejectReason(fetchErr)
 		}
-		return verifyReject("jwks unavailable: %s", last)
+		return reject("jwks unavailable: %s", last)
 	case errors.Is(err, oidc.ErrKeyMultiple):
-		return verifyReject("token has no kid and several keys fit alg %s", alg)
+		return reject("token has no kid and several keys fit alg %s", alg)
 	case kid != "":
-		return verifyReject("unknown kid %q for alg %s%s", kid, alg, why)
+		return reject("unknown kid %q for alg %s%s", kid, alg, why)
 	default:
-		return verifyReject("no key for alg %s in JWKS%s", alg, why)
+		return reject("no key for alg %s in JWKS%s", alg, why)
 	}
 }

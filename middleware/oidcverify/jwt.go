@@ -19,7 +19,7 @@ import (
 
 // Asymmetric algorithms only: with HS* anyone holding the public key could
 // mint tokens, and "none" is no signature at all.
-func verifyAlgs() []jose.SignatureAlgorithm {
+func allowedAlgs() []jose.SignatureAlgorithm {
 	return []jose.SignatureAlgorithm{
 		jose.RS256, jose.RS384, jose.RS512,
 		jose.PS256, jose.PS384, jose.PS512,
@@ -28,22 +28,22 @@ func verifyAlgs() []jose.SignatureAlgorithm {
 	}
 }
 
-// verifyClaims reuses zitadel's claim types (aud as string or array, times
+// jwtClaims reuses zitadel's claim types (aud as string or array, times
 // as numbers or RFC 3339 strings). Scopes are not read through
 // oidc.AccessTokenClaims because its scope type rejects the whole token
-// when an array holds a non-string and ignores scp; see verifyScopes.
-type verifyClaims struct {
+// when an array holds a non-string and ignores scp; see scopesOf.
+type jwtClaims struct {
 	oidc.TokenClaims
 	Active bool `json:"active"` // RFC 7662 responses only
 }
 
-func verifyReject(format string, args ...any) error {
+func reject(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{auth.ErrInvalidToken}, args...)...)
 }
 
-// verifyJWT checks a JWS-shaped token. It returns the token's exp so the
+// checkJWT checks a JWS-shaped token. It returns the token's exp so the
 // caller can bound the cache entry by it.
-func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, exp time.Time, err error) {
+func (v *Verifier) checkJWT(ctx context.Context, token string, now time.Time) (info *auth.TokenInfo, exp time.Time, err error) {
 	var jws *jose.JSONWebSignature
 	var claims map[string]any
 	if v.debug {
@@ -54,7 +54,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 				// operator needs to see when the kid or alg is wrong.
 				_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
 			}
-			v.verifyDebugLog(ctx, "jwt", err, claims, verified)
+			v.debugLog(ctx, "jwt", err, claims, verified)
 		}()
 	}
 
@@ -62,61 +62,61 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 	if err != nil {
 		var bad *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &bad) {
-			return nil, exp, verifyReject("alg %q not allowed", string(bad.Got))
+			return nil, exp, reject("alg %q not allowed", string(bad.Got))
 		}
-		return nil, exp, verifyReject("malformed JWT: %s", verifyReason(err))
+		return nil, exp, reject("malformed JWT: %s", rejectReason(err))
 	}
 	h := jws.Signatures[0].Header
 	// crit names extensions the verifier must understand; we understand
 	// none, so RFC 7515 §4.1.11 says reject. jku/x5u/jwk are ignored on
 	// purpose: keys come only from the configured JWKS.
 	if _, ok := h.ExtraHeaders["crit"]; ok {
-		return nil, exp, verifyReject("crit header not supported")
+		return nil, exp, reject("crit header not supported")
 	}
-	if err := v.verifyTyp(h); err != nil {
+	if err := v.checkTyp(h); err != nil {
 		return nil, exp, err
 	}
-	key, err := v.verifyKey(ctx, h.KeyID, h.Algorithm)
+	key, err := v.lookupKey(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
 		return nil, exp, err
 	}
 	payload, err := jws.Verify(&key)
 	if err != nil {
-		return nil, exp, verifyReject("signature invalid (kid %q, alg %s)", h.KeyID, h.Algorithm)
+		return nil, exp, reject("signature invalid (kid %q, alg %s)", h.KeyID, h.Algorithm)
 	}
 
-	var c verifyClaims
+	var c jwtClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, exp, verifyReject("malformed claims: %s", verifyReason(err))
+		return nil, exp, reject("malformed claims: %s", rejectReason(err))
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, exp, verifyReject("malformed claims: %s", verifyReason(err))
+		return nil, exp, reject("malformed claims: %s", rejectReason(err))
 	}
 	if c.Expiration == 0 {
-		return nil, exp, verifyReject("exp missing")
+		return nil, exp, reject("exp missing")
 	}
-	exp, err = v.verifyCheckClaims(&c, now, true)
+	exp, err = v.checkClaims(&c, now, true)
 	if err != nil {
 		return nil, exp, err
 	}
-	return verifyTokenInfo(&c, claims, exp, v.scopeClaims), exp, nil
+	return tokenInfo(&c, claims, exp, v.scopeClaims), exp, nil
 }
 
-// verifyTyp accepts at+jwt (RFC 9068) and, unless RequireATJWT, plain JWT,
+// checkTyp accepts at+jwt (RFC 9068) and, unless RequireATJWT, plain JWT,
 // no typ, or Okta's application/okta-internal-at+jwt: Keycloak, Entra,
 // Zitadel and Hydra issue typ JWT access tokens and Okta its own media type.
 // ID tokens are kept out by the audience check instead.
-func (v *Verifier) verifyTyp(h jose.Header) error {
+func (v *Verifier) checkTyp(h jose.Header) error {
 	raw, present := h.ExtraHeaders[jose.HeaderType]
 	if !present {
 		if v.requireATJWT {
-			return verifyReject("typ missing, at+jwt required")
+			return reject("typ missing, at+jwt required")
 		}
 		return nil
 	}
 	typ, ok := raw.(string)
 	if !ok {
-		return verifyReject("typ is not a string")
+		return reject("typ is not a string")
 	}
 	if strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt") {
 		return nil
@@ -125,51 +125,51 @@ func (v *Verifier) verifyTyp(h jose.Header) error {
 		return nil
 	}
 	if v.requireATJWT {
-		return verifyReject("typ %q not allowed, at+jwt required", typ)
+		return reject("typ %q not allowed, at+jwt required", typ)
 	}
-	return verifyReject("typ %q not allowed", typ)
+	return reject("typ %q not allowed", typ)
 }
 
-// verifyCheckClaims applies the time, issuer and audience rules shared by
+// checkClaims applies the time, issuer and audience rules shared by
 // JWTs and introspection responses, with a fixed leeway. requireIss is
 // false for introspection, where iss is optional (RFC 7662 §2.2).
-func (v *Verifier) verifyCheckClaims(c *verifyClaims, now time.Time, requireIss bool) (time.Time, error) {
+func (v *Verifier) checkClaims(c *jwtClaims, now time.Time, requireIss bool) (time.Time, error) {
 	exp := c.Expiration.AsTime()
 	if !exp.IsZero() && !now.Before(exp.Add(middleware.Leeway)) {
-		return exp, verifyReject("expired at %s", exp.UTC().Format(time.RFC3339))
+		return exp, reject("expired at %s", exp.UTC().Format(time.RFC3339))
 	}
 	if nbf := c.NotBefore.AsTime(); !nbf.IsZero() && nbf.After(now.Add(middleware.Leeway)) {
-		return exp, verifyReject("not valid before %s (nbf)", nbf.UTC().Format(time.RFC3339))
+		return exp, reject("not valid before %s (nbf)", nbf.UTC().Format(time.RFC3339))
 	}
 	if iat := c.IssuedAt.AsTime(); !iat.IsZero() && iat.After(now.Add(middleware.Leeway)) {
-		return exp, verifyReject("issued in the future (iat %s)", iat.UTC().Format(time.RFC3339))
+		return exp, reject("issued in the future (iat %s)", iat.UTC().Format(time.RFC3339))
 	}
-	if (requireIss || c.Issuer != "") && !verifyIssuerMatch(c.Issuer, v.issuer) {
-		return exp, verifyReject("issuer mismatch: got %q", c.Issuer)
+	if (requireIss || c.Issuer != "") && !issuerMatch(c.Issuer, v.issuer) {
+		return exp, reject("issuer mismatch: got %q", c.Issuer)
 	}
 	if len(v.audiences) > 0 {
 		if len(c.Audience) == 0 {
-			return exp, verifyReject("audience mismatch: token has no aud")
+			return exp, reject("audience mismatch: token has no aud")
 		}
-		if !verifyAudienceMatch(c.Audience, v.audiences) {
-			return exp, verifyReject("audience mismatch: got %q", []string(c.Audience))
+		if !audienceMatch(c.Audience, v.audiences) {
+			return exp, reject("audience mismatch: got %q", []string(c.Audience))
 		}
 	}
 	if c.Subject == "" && c.ClientID == "" && c.AuthorizedParty == "" {
 		// Sessions, rate limits and the audit log are keyed by who the
 		// token names; a token naming nobody cannot be held to account.
-		return exp, verifyReject("token names no subject: sub, client_id and azp are all missing")
+		return exp, reject("token names no subject: sub, client_id and azp are all missing")
 	}
 	return exp, nil
 }
 
-// verifyIssuerMatch compares exactly except for one trailing slash, the
+// issuerMatch compares exactly except for one trailing slash, the
 // only difference DESIGN.md item 6 tolerates.
-func verifyIssuerMatch(got, want string) bool {
+func issuerMatch(got, want string) bool {
 	return got != "" && strings.TrimSuffix(got, "/") == strings.TrimSuffix(want, "/")
 }
 
-func verifyAudienceMatch(got, want []string) bool {
+func audienceMatch(got, want []string) bool {
 	for _, g := range got {
 		for _, w := range want {
 			if g == w {
@@ -180,8 +180,8 @@ func verifyAudienceMatch(got, want []string) bool {
 	return false
 }
 
-// verifyTokenInfo builds what go-sdk hands to tools as req.Extra.TokenInfo.
-func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time, scopeClaims []string) *auth.TokenInfo {
+// tokenInfo builds what go-sdk hands to tools as req.Extra.TokenInfo.
+func tokenInfo(c *jwtClaims, claims map[string]any, exp time.Time, scopeClaims []string) *auth.TokenInfo {
 	clientID := c.ClientID
 	if clientID == "" {
 		clientID = c.AuthorizedParty
@@ -195,10 +195,10 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time, scop
 	}
 	return &auth.TokenInfo{
 		UserID:     userID,
-		Scopes:     verifyScopes(claims, scopeClaims...),
+		Scopes:     scopesOf(claims, scopeClaims...),
 		Expiration: exp,
 		Extra: map[string]any{
-			"username":  verifyFirstString(claims, "preferred_username", "username", "email", "client_id"),
+			"username":  firstString(claims, "preferred_username", "username", "email", "client_id"),
 			"client_id": clientID,
 			"claims":    claims,
 		},
@@ -209,7 +209,7 @@ func verifyTokenInfo(c *verifyClaims, claims map[string]any, exp time.Time, scop
 // scopes.
 func defaultScopeClaims() []string { return []string{"scope", "scp"} }
 
-// verifyScopes merges the scopes found in the named claims (default scope
+// scopesOf merges the scopes found in the named claims (default scope
 // and scp). A value may be a space-separated string or an array of strings
 // (Entra uses scp, Okta an array); for a claim other than scope and scp it
 // may also be an object whose keys are the scopes (Zitadel's project roles).
@@ -218,7 +218,7 @@ func defaultScopeClaims() []string { return []string{"scope", "scp"} }
 // contains dots is followed as a path into nested objects
 // ("realm_access.roles"). Non-strings are ignored rather than failing the
 // token; duplicates are dropped; the order is the claims' order.
-func verifyScopes(claims map[string]any, names ...string) []string {
+func scopesOf(claims map[string]any, names ...string) []string {
 	if len(names) == 0 {
 		names = defaultScopeClaims()
 	}
@@ -233,7 +233,7 @@ func verifyScopes(claims map[string]any, names ...string) []string {
 		}
 	}
 	for _, name := range names {
-		switch val := verifyClaimAt(claims, name).(type) {
+		switch val := claimAt(claims, name).(type) {
 		case string:
 			add(val)
 		case []any:
@@ -259,9 +259,9 @@ func verifyScopes(claims map[string]any, names ...string) []string {
 	return out
 }
 
-// verifyClaimAt returns claims[name], or, when there is no such claim and
+// claimAt returns claims[name], or, when there is no such claim and
 // name has dots, the value at that path through nested objects.
-func verifyClaimAt(claims map[string]any, name string) any {
+func claimAt(claims map[string]any, name string) any {
 	if v, ok := claims[name]; ok || !strings.Contains(name, ".") {
 		return v
 	}
@@ -276,7 +276,7 @@ func verifyClaimAt(claims map[string]any, name string) any {
 	return cur
 }
 
-func verifyFirstString(claims map[string]any, names ...string) string {
+func firstString(claims map[string]any, names ...string) string {
 	for _, n := range names {
 		if s, ok := claims[n].(string); ok && s != "" {
 			return s
@@ -285,9 +285,9 @@ func verifyFirstString(claims map[string]any, names ...string) string {
 	return ""
 }
 
-// verifyDebugLog implements AUTH_DEBUG: the outcome and the claims, never
+// debugLog implements AUTH_DEBUG: the outcome and the claims, never
 // the token.
-func (v *Verifier) verifyDebugLog(ctx context.Context, kind string, err error, claims map[string]any, trusted bool) {
+func (v *Verifier) debugLog(ctx context.Context, kind string, err error, claims map[string]any, trusted bool) {
 	attrs := []slog.Attr{slog.String("kind", kind), slog.Bool("trusted", trusted), slog.Any("claims", claims)}
 	if err != nil {
 		v.log.LogAttrs(ctx, slog.LevelInfo, "auth debug: token rejected", append(attrs, slog.String("reason", err.Error()))...)

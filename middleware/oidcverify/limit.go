@@ -48,7 +48,7 @@ func newIntroLimiter(now func() time.Time) *introLimiter {
 		perAddr: middleware.NewKeyedLimiter(introspectPerAddr, 5*introspectPerAddr, now),
 		addrs:   map[string]time.Time{},
 		tokens:  map[[32]byte]time.Time{},
-		max:     verifyCacheMax,
+		max:     cacheMax,
 	}
 }
 
@@ -59,13 +59,13 @@ func (l *introLimiter) allow(addr string, key [32]byte, now time.Time) error {
 		if l.vouched.AllowN(now, 1) || l.open.AllowN(now, 1) {
 			return nil
 		}
-		return verifyReject("introspection rate limit reached (%d calls/s in total)", introspectRate)
+		return reject("introspection rate limit reached (%d calls/s in total)", introspectRate)
 	}
 	if !l.perAddr.Allow(addr) {
-		return verifyReject("introspection rate limit reached for client %s (%d calls/s per address until it presents an active token)", addr, introspectPerAddr)
+		return reject("introspection rate limit reached for client %s (%d calls/s per address until it presents an active token)", addr, introspectPerAddr)
 	}
 	if !l.open.AllowN(now, 1) {
-		return verifyReject("introspection rate limit reached (%g calls/s for addresses without an active token)", float64(l.open.Limit()))
+		return reject("introspection rate limit reached (%g calls/s for addresses without an active token)", float64(l.open.Limit()))
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ func TestVerifierIdPShapes(t *testing.T) {
 			if s.configIssuer != nil {
 				issuer = s.configIssuer(issuer)
 			}
-			cfg := VerifierConfig{Issuer: issuer, Audiences: s.audiences, ScopeClaims: s.scopeClaims, RequireATJWT: s.strict}
+			cfg := Config{Issuer: issuer, Audiences: s.audiences, ScopeClaims: s.scopeClaims, RequireATJWT: s.strict}
 			var token string
 			if s.opaque {
 				// Zitadel answers introspection with the token's claims;
@@ -313,16 +313,16 @@ func TestVerifierIdPShapes(t *testing.T) {
 			} else {
 				token = idp.Mint(s.claims, idptest.WithTyp(s.typ))
 			}
-			v, err := NewVerifier(cfg)
+			v, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !s.opaque {
-				if err := v.verifyLoad(context.Background(), false); err != nil {
+				if err := v.load(context.Background(), false); err != nil {
 					t.Fatalf("discovery from %s: %v", issuer, err)
 				}
 			}
-			info, err := v.Verify(context.Background(), token)
+			info, err := v.Verify(context.Background(), token, nil)
 			result := "accepted"
 			switch {
 			case s.wantErr != "":
@@ -385,11 +385,11 @@ func TestVerifyScopesClaims(t *testing.T) {
 		{[]string{"with.dot"}, []string{"d1"}},
 		{[]string{"nested.missing.roles", "num", "absent", "scope.x"}, nil},
 	} {
-		if got := verifyScopes(claims, tc.names...); !slices.Equal(got, tc.want) {
-			t.Errorf("verifyScopes(%q) = %q, want %q", tc.names, got, tc.want)
+		if got := scopesOf(claims, tc.names...); !slices.Equal(got, tc.want) {
+			t.Errorf("scopesOf(%q) = %q, want %q", tc.names, got, tc.want)
 		}
 	}
-	if got := verifyScopes(map[string]any{"scope": map[string]any{"x": 1}, "scp": map[string]any{"y": 1}}); got != nil {
+	if got := scopesOf(map[string]any{"scope": map[string]any{"x": 1}, "scp": map[string]any{"y": 1}}); got != nil {
 		t.Errorf("objects in scope/scp grant %q, want nothing", got)
 	}
 }

@@ -1,3 +1,9 @@
+// Package oidcverify checks OAuth 2.0 bearer tokens for the bridge: JWTs
+// locally against the IdP's published keys (OIDC discovery or RFC 8414,
+// then the JWKS) and opaque tokens through RFC 7662 introspection, with
+// bounded caches and a bounded budget of IdP calls. Its [Verifier.Verify]
+// is an auth.TokenVerifier; middleware.Bearer is its only caller in
+// serving, `sentinelx-mcp doctor` the other.
 package oidcverify
 
 import (
@@ -25,24 +31,24 @@ import (
 // items 3, 7 and 8). They are constants, not settings, because every one of
 // them is a security trade-off the design already decided.
 const (
-	// verifyRefetchEvery bounds how often an unknown kid may make us fetch
+	// refetchEvery bounds how often an unknown kid may make us fetch
 	// the JWKS again, so a flood of forged kids cannot hammer the IdP.
-	verifyRefetchEvery = 10 * time.Second
-	// verifyRefreshEvery re-reads the key set in the background so that a key
+	refetchEvery = 10 * time.Second
+	// refreshEvery re-reads the key set in the background so that a key
 	// the IdP has withdrawn stops being trusted even if no new kid shows up.
-	verifyRefreshEvery = 15 * time.Minute
-	// verifyCacheMax bounds both token caches.
-	verifyCacheMax = 10000
+	refreshEvery = 15 * time.Minute
+	// cacheMax bounds both token caches.
+	cacheMax = 10000
 	// introspectCacheTTL is how long an "active" answer is reused: a revoked
 	// opaque token keeps working at most this long.
 	introspectCacheTTL = 30 * time.Second
-	// verifyHTTPTimeout is used when the caller's client has none, so an IdP
+	// httpTimeout is used when the caller's client has none, so an IdP
 	// that accepts the connection and never answers cannot stall requests.
-	verifyHTTPTimeout = 10 * time.Second
+	httpTimeout = 10 * time.Second
 )
 
-// VerifierConfig is plain data built from server.Config.
-type VerifierConfig struct {
+// Config is plain data built from server.Config.
+type Config struct {
 	// Issuer is OIDC_ISSUER. Tokens' iss must equal it; a difference of only
 	// a trailing slash is tolerated (the old bridge broke Authentik by
 	// stripping it).
@@ -86,8 +92,8 @@ type VerifierConfig struct {
 	OnKeysFetch func(err error)
 }
 
-// VerifierStatus is a snapshot for /readyz and the status page.
-type VerifierStatus struct {
+// Status is a snapshot for /readyz and the status page.
+type Status struct {
 	// Ready is true once a key set has been loaded.
 	Ready         bool
 	Issuer        string
@@ -101,8 +107,8 @@ type VerifierStatus struct {
 
 // Verifier checks bearer tokens: JWTs locally against the IdP's JWKS and
 // opaque tokens through RFC 7662 introspection. It is safe for concurrent
-// use. Build it with [NewVerifier], call [Verifier.Start] once, and hand
-// [Verifier.Verify] to go-sdk's auth.RequireBearerToken.
+// use. Build it with [New], call [Verifier.Start] once, and hand
+// [Verifier.Verify] to middleware.Bearer (an auth.TokenVerifier).
 type Verifier struct {
 	issuer       string
 	audiences    []string
@@ -137,25 +143,25 @@ type Verifier struct {
 	lastErr       string
 	lastRefetch   time.Time // last fetch caused by Verify, for the rate limit
 
-	jwtCache   *verifyCache // flushed whenever the key set changes
-	introCache *verifyCache
+	jwtCache   *tokenCache // flushed whenever the key set changes
+	introCache *tokenCache
 	// introLimit bounds introspection calls for tokens not in introCache,
-	// per client address and in total (verify_limit.go); introRejected
+	// per client address and in total (limit.go); introRejected
 	// remembers inactive answers briefly.
 	introLimit    *introLimiter
 	introRejected *rejectCache
 }
 
-// NewVerifier validates cfg. It does no network I/O, so the server starts
+// New validates cfg. It does no network I/O, so the server starts
 // even while the IdP is down; [Verifier.Start] loads the keys.
-func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	if err := verifyCheckURL("OIDC_ISSUER", cfg.Issuer, true); err != nil {
+func New(cfg Config) (*Verifier, error) {
+	if err := checkURL("OIDC_ISSUER", cfg.Issuer, true); err != nil {
 		return nil, err
 	}
-	if err := verifyCheckURL("OIDC_JWKS_URI", cfg.JWKSURI, false); err != nil {
+	if err := checkURL("OIDC_JWKS_URI", cfg.JWKSURI, false); err != nil {
 		return nil, err
 	}
-	if err := verifyCheckURL("OIDC_INTROSPECTION_URL", cfg.IntrospectionURL, false); err != nil {
+	if err := checkURL("OIDC_INTROSPECTION_URL", cfg.IntrospectionURL, false); err != nil {
 		return nil, err
 	}
 	if (cfg.ClientID == "") != (cfg.ClientSecret == "") {
@@ -181,10 +187,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: verifyHTTPTimeout}
+		hc = &http.Client{Timeout: httpTimeout}
 	} else if hc.Timeout <= 0 {
 		c := *hc
-		c.Timeout = verifyHTTPTimeout
+		c.Timeout = httpTimeout
 		hc = &c
 	}
 	logger := cfg.Logger
@@ -209,7 +215,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		debug:         cfg.Debug,
 		now:           now,
 		encoder:       oidc.NewEncoder(),
-		algs:          verifyAlgs(),
+		algs:          allowedAlgs(),
 		onVerify:      cfg.OnVerify,
 		onKeysFetch:   cfg.OnKeysFetch,
 		fetchSem:      make(chan struct{}, 1),
@@ -218,14 +224,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		jwksURI:       cfg.JWKSURI,
 		introURL:      cfg.IntrospectionURL,
 		discovered:    cfg.JWKSURI != "" && (!wantsIntro || cfg.IntrospectionURL != ""),
-		jwtCache:      newVerifyCache(verifyCacheMax),
-		introCache:    newVerifyCache(verifyCacheMax),
+		jwtCache:      newTokenCache(cacheMax),
+		introCache:    newTokenCache(cacheMax),
 		introLimit:    newIntroLimiter(now),
-		introRejected: newRejectCache(verifyCacheMax, introspectCacheTTL),
+		introRejected: newRejectCache(cacheMax, introspectCacheTTL),
 	}, nil
 }
 
-func verifyCheckURL(name, raw string, required bool) error {
+func checkURL(name, raw string, required bool) error {
 	if raw == "" {
 		if required {
 			return fmt.Errorf("%s is required", name)
@@ -243,15 +249,15 @@ func verifyCheckURL(name, raw string, required bool) error {
 // backoff until it succeeds, then refreshes the key set periodically until
 // ctx is done. It returns at once; calling it again has no effect.
 func (v *Verifier) Start(ctx context.Context) {
-	v.startOnce.Do(func() { go v.verifyRun(ctx) })
+	v.startOnce.Do(func() { go v.run(ctx) })
 }
 
-func (v *Verifier) verifyRun(ctx context.Context) {
+func (v *Verifier) run(ctx context.Context) {
 	delay := v.backoffMin
 	for {
-		err := v.verifyLoad(ctx, false)
-		wait := verifyRefreshEvery
-		if err != nil || !v.verifyResolved() {
+		err := v.load(ctx, false)
+		wait := refreshEvery
+		if err != nil || !v.resolved() {
 			wait = delay
 			delay = min(delay*2, v.backoffMax)
 		} else {
@@ -267,20 +273,20 @@ func (v *Verifier) verifyRun(ctx context.Context) {
 	}
 }
 
-// verifyResolved reports whether every endpoint we may need is known, so the
+// resolved reports whether every endpoint we may need is known, so the
 // start loop keeps retrying discovery for introspection even when a
 // configured JWKS URI already works.
-func (v *Verifier) verifyResolved() bool {
+func (v *Verifier) resolved() bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.discovered && len(v.keys) > 0
 }
 
 // Status reports the verifier's state.
-func (v *Verifier) Status() VerifierStatus {
+func (v *Verifier) Status() Status {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return VerifierStatus{
+	return Status{
 		Ready:         len(v.keys) > 0,
 		Issuer:        v.issuer,
 		JWKSURI:       v.jwksURI,
@@ -295,7 +301,12 @@ func (v *Verifier) Status() VerifierStatus {
 // Verify checks a bearer token and returns who it belongs to. Every
 // rejection wraps auth.ErrInvalidToken with a specific reason meant for the
 // log; the reason never contains the token. IdP failures fail closed.
-func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo, err error) {
+//
+// It has go-sdk's [auth.TokenVerifier] signature so the bearer middleware
+// takes it as it is. The request is not read (it may be nil): the client
+// address that keys the introspection budget comes from ctx, where
+// middleware.ClientAddr put it.
+func (v *Verifier) Verify(ctx context.Context, token string, _ *http.Request) (_ *auth.TokenInfo, err error) {
 	via := "jwt"
 	if v.onVerify != nil {
 		defer func() { v.onVerify(via, err) }()
@@ -305,31 +316,31 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 	}
 	now := v.now()
 	key := sha256.Sum256([]byte(token))
-	switch verifyShape(token) {
-	case verifyShapeJWE:
+	switch shapeOf(token) {
+	case shapeJWE:
 		return nil, fmt.Errorf("%w: encrypted JWT (JWE) not supported", auth.ErrInvalidToken)
-	case verifyShapeJWT:
+	case shapeJWT:
 		if info, ok := v.jwtCache.get(key, now); ok {
 			via = "cache"
-			return verifyCopy(info), nil
+			return copyInfo(info), nil
 		}
 		// Taken before verifying: if the key set changes meanwhile, the
 		// result must not land in the freshly flushed cache.
 		gen := v.jwtCache.generation()
-		info, exp, err := v.verifyJWT(ctx, token, now)
+		info, exp, err := v.checkJWT(ctx, token, now)
 		if err != nil {
 			return nil, err
 		}
 		v.jwtCache.put(gen, key, info, exp.Add(middleware.Leeway), now)
-		return verifyCopy(info), nil
+		return copyInfo(info), nil
 	default:
 		via = "introspection"
 		if info, ok := v.introCache.get(key, now); ok {
 			via = "cache"
-			return verifyCopy(info), nil
+			return copyInfo(info), nil
 		}
 		if v.introRejected.seen(key, now) {
-			return nil, verifyReject("inactive token (cached answer)")
+			return nil, reject("inactive token (cached answer)")
 		}
 		addr := middleware.ClientKey(ctx)
 		if v.wantsIntro {
@@ -341,7 +352,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 			}
 		}
 		gen := v.introCache.generation()
-		info, until, err := v.verifyIntrospect(ctx, token, now)
+		info, until, err := v.introspect(ctx, token, now)
 		if err != nil {
 			if errors.Is(err, errInactive) {
 				v.introRejected.add(key, now)
@@ -351,20 +362,20 @@ func (v *Verifier) Verify(ctx context.Context, token string) (_ *auth.TokenInfo,
 		}
 		v.introLimit.active(addr, key, info.Expiration, now)
 		v.introCache.put(gen, key, info, until, now)
-		return verifyCopy(info), nil
+		return copyInfo(info), nil
 	}
 }
 
 // Shapes of a bearer token, decided on syntax alone.
 const (
-	verifyShapeOpaque = iota
-	verifyShapeJWT
-	verifyShapeJWE
+	shapeOpaque = iota
+	shapeJWT
+	shapeJWE
 )
 
-// verifyShape classifies a token as JWS compact (3 base64url parts), JWE
+// shapeOf classifies a token as JWS compact (3 base64url parts), JWE
 // compact (5 parts) or anything else (opaque, for introspection).
-func verifyShape(token string) int {
+func shapeOf(token string) int {
 	parts := 1
 	for i := 0; i < len(token); i++ {
 		c := token[i]
@@ -373,26 +384,26 @@ func verifyShape(token string) int {
 			parts++
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
-			return verifyShapeOpaque
+			return shapeOpaque
 		}
 	}
 	switch parts {
 	case 3:
 		// A JWS needs a header and a payload; "a..b" is not one.
 		if h, rest, _ := strings.Cut(token, "."); h == "" || strings.HasPrefix(rest, ".") {
-			return verifyShapeOpaque
+			return shapeOpaque
 		}
-		return verifyShapeJWT
+		return shapeJWT
 	case 5:
-		return verifyShapeJWE
+		return shapeJWE
 	}
-	return verifyShapeOpaque
+	return shapeOpaque
 }
 
-// verifyCopy returns a copy callers may modify without touching the cached
+// copyInfo returns a copy callers may modify without touching the cached
 // entry. Extra's nested "claims" map is shared and must be treated as
 // read-only.
-func verifyCopy(in *auth.TokenInfo) *auth.TokenInfo {
+func copyInfo(in *auth.TokenInfo) *auth.TokenInfo {
 	out := *in
 	out.Scopes = append([]string(nil), in.Scopes...)
 	out.Extra = make(map[string]any, len(in.Extra))
@@ -402,9 +413,9 @@ func verifyCopy(in *auth.TokenInfo) *auth.TokenInfo {
 	return &out
 }
 
-// verifyReason shortens an error from the IdP side (which may carry a
+// rejectReason shortens an error from the IdP side (which may carry a
 // whole HTML error page) to something fit for one log line.
-func verifyReason(err error) string {
+func rejectReason(err error) string {
 	s := strings.Join(strings.Fields(err.Error()), " ")
 	if len(s) > 200 {
 		s = strings.ToValidUTF8(s[:200], "") + "…"

@@ -30,9 +30,9 @@ import (
 	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
-// verifyTestRaw assembles a JWS by hand, for what go-jose refuses to sign
+// testRaw assembles a JWS by hand, for what go-jose refuses to sign
 // (alg none, HS256 with a public key as secret).
-func verifyTestRaw(t *testing.T, header, claims map[string]any, sign func(input []byte) []byte) string {
+func testRaw(t *testing.T, header, claims map[string]any, sign func(input []byte) []byte) string {
 	t.Helper()
 	h, _ := json.Marshal(header)
 	c, _ := json.Marshal(claims)
@@ -41,16 +41,16 @@ func verifyTestRaw(t *testing.T, header, claims map[string]any, sign func(input 
 }
 
 func TestVerifierJWT(t *testing.T) {
-	clock := newVerifyTestClock()
-	rsa1 := newVerifyTestRSA(t, "rsa1")
-	rsa2 := newVerifyTestRSA(t, "rsa2")
-	ec1 := newVerifyTestEC(t, "ec1")
+	clock := newTestClock()
+	rsa1 := newTestRSA(t, "rsa1")
+	rsa2 := newTestRSA(t, "rsa2")
+	ec1 := newTestEC(t, "ec1")
 	_, edPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ed1 := verifyTestKey{kid: "ed1", alg: jose.EdDSA, priv: edPriv}
-	idp := newVerifyTestIdP(t, rsa1, rsa2, ec1, ed1)
+	ed1 := testKey{kid: "ed1", alg: jose.EdDSA, priv: edPriv}
+	idp := newTestIdP(t, rsa1, rsa2, ec1, ed1)
 	now := clock.Now().Unix()
 
 	var jkuHits atomic.Int64
@@ -68,7 +68,7 @@ func TestVerifierJWT(t *testing.T) {
 
 	// with returns the valid claims changed by kv pairs; a nil value deletes.
 	with := func(kv ...any) map[string]any {
-		c := verifyTestClaims(idp, clock)
+		c := testClaims(idp, clock)
 		for i := 0; i < len(kv); i += 2 {
 			if kv[i+1] == nil {
 				delete(c, kv[i].(string))
@@ -78,8 +78,8 @@ func TestVerifierJWT(t *testing.T) {
 		}
 		return c
 	}
-	noAud := func(c *VerifierConfig) { c.Audiences = nil }
-	strict := func(c *VerifierConfig) { c.RequireATJWT = true }
+	noAud := func(c *Config) { c.Audiences = nil }
+	strict := func(c *Config) { c.RequireATJWT = true }
 
 	groups := make([]string, 400)
 	for i := range groups {
@@ -88,7 +88,7 @@ func TestVerifierJWT(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		cfg     func(*VerifierConfig)
+		cfg     func(*Config)
 		token   func(t *testing.T) string
 		wantErr string // substring of the reason; "" = accepted
 		check   func(t *testing.T, info *auth.TokenInfo)
@@ -118,7 +118,7 @@ func TestVerifierJWT(t *testing.T) {
 		{name: "issuer missing", token: func(t *testing.T) string { return rsa1.sign(t, with("iss", nil), nil) }, wantErr: "issuer mismatch"},
 		{name: "token issuer with trailing slash", token: func(t *testing.T) string { return rsa1.sign(t, with("iss", idp.issuer+"/"), nil) }},
 		{name: "config issuer with trailing slash",
-			cfg:   func(c *VerifierConfig) { c.Issuer = idp.issuer + "/" },
+			cfg:   func(c *Config) { c.Issuer = idp.issuer + "/" },
 			token: func(t *testing.T) string { return rsa1.sign(t, with(), nil) }},
 		{name: "issuer differing by more than a slash", token: func(t *testing.T) string { return rsa1.sign(t, with("iss", idp.issuer+"//"), nil) }, wantErr: "issuer mismatch"},
 		{name: "wrong audience", token: func(t *testing.T) string { return rsa1.sign(t, with("aud", "https://other.example.com"), nil) }, wantErr: "audience mismatch"},
@@ -128,27 +128,27 @@ func TestVerifierJWT(t *testing.T) {
 		{name: "no aud, audience configured", token: func(t *testing.T) string { return rsa1.sign(t, with("aud", nil), nil) }, wantErr: "no aud"},
 		{name: "no aud, no audience configured", cfg: noAud, token: func(t *testing.T) string { return rsa1.sign(t, with("aud", nil), nil) }},
 		{name: "alg none", token: func(t *testing.T) string {
-			return verifyTestRaw(t, map[string]any{"alg": "none", "typ": "JWT", "kid": "rsa1"}, with(), func([]byte) []byte { return nil })
+			return testRaw(t, map[string]any{"alg": "none", "typ": "JWT", "kid": "rsa1"}, with(), func([]byte) []byte { return nil })
 		}, wantErr: `alg "none" not allowed`},
 		{name: "HS256 with the RSA public key as secret", token: func(t *testing.T) string {
-			return verifyTestRaw(t, map[string]any{"alg": "HS256", "typ": "JWT", "kid": "rsa1"}, with(), func(in []byte) []byte {
+			return testRaw(t, map[string]any{"alg": "HS256", "typ": "JWT", "kid": "rsa1"}, with(), func(in []byte) []byte {
 				m := hmac.New(sha256.New, pubPEM)
 				m.Write(in)
 				return m.Sum(nil)
 			})
 		}, wantErr: `alg "HS256" not allowed`},
-		{name: "unknown kid", token: func(t *testing.T) string { return newVerifyTestRSA(t, "abc").sign(t, with(), nil) }, wantErr: `unknown kid "abc"`},
+		{name: "unknown kid", token: func(t *testing.T) string { return newTestRSA(t, "abc").sign(t, with(), nil) }, wantErr: `unknown kid "abc"`},
 		{name: "kid of a key of another type", token: func(t *testing.T) string {
-			return verifyTestKey{kid: "rsa1", alg: jose.ES256, priv: ec1.priv}.sign(t, with(), nil)
+			return testKey{kid: "rsa1", alg: jose.ES256, priv: ec1.priv}.sign(t, with(), nil)
 		}, wantErr: `unknown kid "rsa1" for alg ES256`},
 		{name: "alg differs from the key's alg", token: func(t *testing.T) string {
-			return verifyTestKey{kid: "rsa1", alg: jose.PS256, priv: rsa1.priv}.sign(t, with(), nil)
+			return testKey{kid: "rsa1", alg: jose.PS256, priv: rsa1.priv}.sign(t, with(), nil)
 		}, wantErr: "does not match key"},
 		{name: "no kid, one key of the type", token: func(t *testing.T) string {
-			return verifyTestKey{alg: jose.ES256, priv: ec1.priv}.sign(t, with(), nil)
+			return testKey{alg: jose.ES256, priv: ec1.priv}.sign(t, with(), nil)
 		}},
 		{name: "no kid, several keys of the type", token: func(t *testing.T) string {
-			return verifyTestKey{alg: jose.RS256, priv: rsa1.priv}.sign(t, with(), nil)
+			return testKey{alg: jose.RS256, priv: rsa1.priv}.sign(t, with(), nil)
 		}, wantErr: "several keys"},
 		{name: "bad signature", token: func(t *testing.T) string {
 			tok := []byte(rsa1.sign(t, with(), nil))
@@ -184,17 +184,17 @@ func TestVerifierJWT(t *testing.T) {
 			return rsa1.sign(t, with(), map[string]any{"typ": "application/at+jwt"})
 		}},
 		{name: "scope string", token: func(t *testing.T) string { return rsa1.sign(t, with("scope", "a  b"), nil) },
-			check: verifyWantScopes("a", "b")},
+			check: checkScopes("a", "b")},
 		{name: "scp string", token: func(t *testing.T) string { return rsa1.sign(t, with("scope", nil, "scp", "a b"), nil) },
-			check: verifyWantScopes("a", "b")},
+			check: checkScopes("a", "b")},
 		{name: "scp array", token: func(t *testing.T) string {
 			return rsa1.sign(t, with("scope", nil, "scp", []any{"a", 7, "b", nil, "a"}), nil)
-		}, check: verifyWantScopes("a", "b")},
+		}, check: checkScopes("a", "b")},
 		{name: "scope and scp merged", token: func(t *testing.T) string {
 			return rsa1.sign(t, with("scope", "a b", "scp", []string{"b", "c"}), nil)
-		}, check: verifyWantScopes("a", "b", "c")},
+		}, check: checkScopes("a", "b", "c")},
 		{name: "no scope", token: func(t *testing.T) string { return rsa1.sign(t, with("scope", nil), nil) },
-			check: verifyWantScopes()},
+			check: checkScopes()},
 		{name: "username falls back to email, client_id to azp", token: func(t *testing.T) string {
 			return rsa1.sign(t, with("preferred_username", nil, "email", "a@example.com", "client_id", nil, "azp", "vscode"), nil)
 		}, check: func(t *testing.T, info *auth.TokenInfo) {
@@ -213,7 +213,7 @@ func TestVerifierJWT(t *testing.T) {
 			return rsa1.sign(t, with(), map[string]any{"jku": jku.URL, "x5u": jku.URL + "/cert"})
 		}},
 		{name: "embedded jwk header not trusted", token: func(t *testing.T) string {
-			evil := newVerifyTestRSA(t, "rsa1")
+			evil := newTestRSA(t, "rsa1")
 			pub := evil.public()
 			return evil.sign(t, with(), map[string]any{"jwk": pub})
 		}, wantErr: "signature invalid"},
@@ -237,10 +237,10 @@ func TestVerifierJWT(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			v := newVerifyTestVerifier(t, cfg)
+			v := newTestVerifier(t, cfg)
 			tok := tt.token(t)
-			info, err := v.Verify(context.Background(), tok)
-			verifyTestNoToken(t, tok, err)
+			info, err := v.Verify(context.Background(), tok, nil)
+			noToken(t, tok, err)
 			if tt.wantErr != "" {
 				if !errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want ErrInvalidToken with %q", err, tt.wantErr)
@@ -260,7 +260,7 @@ func TestVerifierJWT(t *testing.T) {
 	}
 }
 
-func verifyWantScopes(want ...string) func(t *testing.T, info *auth.TokenInfo) {
+func checkScopes(want ...string) func(t *testing.T, info *auth.TokenInfo) {
 	return func(t *testing.T, info *auth.TokenInfo) {
 		t.Helper()
 		if !slices.Equal(info.Scopes, want) {
@@ -270,16 +270,16 @@ func verifyWantScopes(want ...string) func(t *testing.T, info *auth.TokenInfo) {
 }
 
 func TestVerifierCache(t *testing.T) {
-	clock := newVerifyTestClock()
-	k := newVerifyTestRSA(t, "rsa1")
-	idp := newVerifyTestIdP(t, k)
-	v := newVerifyTestVerifier(t, idp.config(clock))
+	clock := newTestClock()
+	k := newTestRSA(t, "rsa1")
+	idp := newTestIdP(t, k)
+	v := newTestVerifier(t, idp.config(clock))
 	ctx := context.Background()
-	claims := verifyTestClaims(idp, clock)
+	claims := testClaims(idp, clock)
 	claims["exp"] = clock.Now().Unix() + 10
 	tok := k.sign(t, claims, nil)
 
-	info, err := v.Verify(ctx, tok)
+	info, err := v.Verify(ctx, tok, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestVerifierCache(t *testing.T) {
 	if v.jwtCache.len() != 1 {
 		t.Fatalf("cache has %d entries", v.jwtCache.len())
 	}
-	again, err := v.Verify(ctx, tok)
+	again, err := v.Verify(ctx, tok, nil)
 	if err != nil || again.Scopes[0] != "sentinelx:state" || again.Extra["username"] != "alice" {
 		t.Fatalf("cached result changed by the caller: %+v, %v", again, err)
 	}
@@ -296,16 +296,16 @@ func TestVerifierCache(t *testing.T) {
 	// Inside the leeway after exp the cache still answers; past it the
 	// entry is dead and the token is rejected as on first sight.
 	clock.Advance(10*time.Second + middleware.Leeway - time.Second)
-	if _, err := v.Verify(ctx, tok); err != nil {
+	if _, err := v.Verify(ctx, tok, nil); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}
 	clock.Advance(time.Second)
-	if _, err := v.Verify(ctx, tok); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := v.Verify(ctx, tok, nil); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("past exp+leeway: %v", err)
 	}
 
 	// Bounded.
-	c := newVerifyCache(100)
+	c := newTokenCache(100)
 	until := clock.Now().Add(time.Hour)
 	for i := range 1000 {
 		c.put(c.generation(), sha256.Sum256([]byte(fmt.Sprint(i))), info, until, clock.Now())
@@ -325,21 +325,21 @@ func TestVerifierCache(t *testing.T) {
 func TestNewVerifierConfig(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     VerifierConfig
+		cfg     Config
 		wantErr string
 	}{
-		{"minimal", VerifierConfig{Issuer: "https://idp.example.com"}, ""},
-		{"issuer missing", VerifierConfig{}, "OIDC_ISSUER is required"},
-		{"issuer not a URL", VerifierConfig{Issuer: "idp.example.com"}, "OIDC_ISSUER must be"},
-		{"bad JWKS URI", VerifierConfig{Issuer: "https://i", JWKSURI: "ftp://x/jwks"}, "OIDC_JWKS_URI"},
-		{"introspection without credentials", VerifierConfig{Issuer: "https://i", IntrospectionURL: "https://i/introspect"}, "needs OIDC_CLIENT_ID"},
-		{"client id without secret", VerifierConfig{Issuer: "https://i", ClientID: "a"}, "set together"},
-		{"all set", VerifierConfig{Issuer: "https://i", IntrospectionURL: "https://i/introspect", ClientID: "a", ClientSecret: "b",
+		{"minimal", Config{Issuer: "https://idp.example.com"}, ""},
+		{"issuer missing", Config{}, "OIDC_ISSUER is required"},
+		{"issuer not a URL", Config{Issuer: "idp.example.com"}, "OIDC_ISSUER must be"},
+		{"bad JWKS URI", Config{Issuer: "https://i", JWKSURI: "ftp://x/jwks"}, "OIDC_JWKS_URI"},
+		{"introspection without credentials", Config{Issuer: "https://i", IntrospectionURL: "https://i/introspect"}, "needs OIDC_CLIENT_ID"},
+		{"client id without secret", Config{Issuer: "https://i", ClientID: "a"}, "set together"},
+		{"all set", Config{Issuer: "https://i", IntrospectionURL: "https://i/introspect", ClientID: "a", ClientSecret: "b",
 			HTTPClient: &http.Client{}, Audiences: []string{" https://m/mcp ", ""}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := NewVerifier(tt.cfg)
+			v, err := New(tt.cfg)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -360,21 +360,21 @@ func TestNewVerifierConfig(t *testing.T) {
 }
 
 func TestVerifierDebugLog(t *testing.T) {
-	clock := newVerifyTestClock()
-	k := newVerifyTestRSA(t, "rsa1")
-	idp := newVerifyTestIdP(t, k)
+	clock := newTestClock()
+	k := newTestRSA(t, "rsa1")
+	idp := newTestIdP(t, k)
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	cfg := idp.config(clock)
 	cfg.Debug = true
-	cfg.Logger = slog.New(slog.NewJSONHandler(&verifyLockedWriter{mu: &mu, w: &buf}, nil))
-	v := newVerifyTestVerifier(t, cfg)
-	good := k.sign(t, verifyTestClaims(idp, clock), nil)
-	bad := newVerifyTestRSA(t, "nope").sign(t, verifyTestClaims(idp, clock), nil)
-	if _, err := v.Verify(context.Background(), good); err != nil {
+	cfg.Logger = slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, nil))
+	v := newTestVerifier(t, cfg)
+	good := k.sign(t, testClaims(idp, clock), nil)
+	bad := newTestRSA(t, "nope").sign(t, testClaims(idp, clock), nil)
+	if _, err := v.Verify(context.Background(), good, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(context.Background(), bad); err == nil {
+	if _, err := v.Verify(context.Background(), bad, nil); err == nil {
 		t.Fatal("bad token accepted")
 	}
 	mu.Lock()
@@ -392,12 +392,12 @@ func TestVerifierDebugLog(t *testing.T) {
 	}
 }
 
-type verifyLockedWriter struct {
+type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
 }
 
-func (l *verifyLockedWriter) Write(p []byte) (int, error) {
+func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
