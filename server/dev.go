@@ -16,7 +16,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/server/devidp"
 	"github.com/pensados/sentinelx-mcp/tools"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // Dev mode defaults (DESIGN.md "Dev mode"): the seed's local port, and the
@@ -132,7 +132,7 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 		agentDesc = "none (--no-agent): tool calls go to " + devNoAgentURL + "; set SENTINELX_URL and SENTINELX_TOKEN for a real agent"
 	default:
 		upToken = rand.Text()
-		a, err := agenttest.New(agenttest.Options{Token: upToken, DisableScripts: !o.AllowScripts})
+		a, err := sandbox.New(sandbox.Options{Token: upToken, DisableScripts: !o.AllowScripts})
 		if err != nil {
 			return fmt.Errorf("dev: agent: %w", err)
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // lockedBuffer is written by Dev's goroutines and read by the test.
@@ -251,7 +251,7 @@ func TestDevOAuthToTool(t *testing.T) {
 }
 
 func TestDevUpstreamChoice(t *testing.T) {
-	agent := agenttest.Start(t, agenttest.Options{Token: "real-agent-token"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "real-agent-token"})
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -57,7 +57,7 @@ type setup struct {
 	env map[string]string
 	// mutate edits the parsed Config before New.
 	mutate func(*server.Config)
-	agent  agenttest.Options
+	agent  sandbox.Options
 	idp    []idptest.Option
 	// agentWrap wraps the agent's handler (to fake misbehaviour).
 	agentWrap func(http.Handler) http.Handler
@@ -76,7 +76,7 @@ type testServer struct {
 	MCPURL string // URL + "/mcp"
 	Port   int
 	IdP    *idptest.IdP
-	Agent  *agenttest.Agent
+	Agent  *sandbox.Agent
 	Cfg    server.Config
 	Logs   *syncBuffer
 	// secrets are strings that must never be logged (tokens sent, agent token).
@@ -122,9 +122,9 @@ func startServerWith(t *testing.T, s setup) *testServer {
 	if s.agent.Token == "" {
 		s.agent.Token = agentToken
 	}
-	agent, err := agenttest.New(s.agent)
+	agent, err := sandbox.New(s.agent)
 	if err != nil {
-		t.Fatalf("agenttest.New: %v", err)
+		t.Fatalf("sandbox.New: %v", err)
 	}
 	ts.Agent = agent
 	var agentH http.Handler = agent

@@ -9,7 +9,7 @@ import (
 	"io"
 	"net"
 
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // runAgent serves the sandboxed test agent (the UPSTREAM.md API over a
@@ -43,7 +43,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if printToken {
 		token = rand.Text()
 	}
-	a, err := agenttest.New(agenttest.Options{Token: token, Dir: *dir, Delay: *delay})
+	a, err := sandbox.New(sandbox.Options{Token: token, Dir: *dir, Delay: *delay})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package agenttest
+package sandbox
 
 import (
 	"context"
@@ -24,12 +24,12 @@ func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	a, err := New(opts)
 	if err != nil {
-		tb.Fatalf("agenttest.Start: %v", err)
+		tb.Fatalf("sandbox.Start: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = a.Close()
-		tb.Fatalf("agenttest.Start: listen: %v", err)
+		tb.Fatalf("sandbox.Start: listen: %v", err)
 	}
 	s := &Server{Agent: a, URL: "http://" + ln.Addr().String(), srv: newHTTPServer(a)}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -46,7 +46,7 @@ func Start(tb testing.TB, opts Options) *Server {
 // writes files for whoever holds the token, so it never faces a network.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		return fmt.Errorf("agenttest: refusing to serve on non-loopback address %s", tcp)
+		return fmt.Errorf("sandbox: refusing to serve on non-loopback address %s", tcp)
 	}
 	srv := newHTTPServer(a)
 	errc := make(chan error, 1)

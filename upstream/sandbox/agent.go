@@ -1,4 +1,4 @@
-// Package agenttest is an in-process SentinelX Core agent that follows
+// Package sandbox is an in-process SentinelX Core agent that follows
 // UPSTREAM.md: same routes, authentication order, status codes, error
 // strings, state counters and response shapes as the real FastAPI agent.
 //
@@ -18,7 +18,7 @@
 // sandbox, with a minimal environment), as the real agent does; it is
 // arbitrary code by design and is confined only by the sandbox's working
 // directory and the caller's timeout. Set Options.DisableScripts to refuse it.
-package agenttest
+package sandbox
 
 import (
 	"context"
@@ -113,7 +113,7 @@ type route struct {
 // New creates the sandbox layout and returns the agent.
 func New(opts Options) (*Agent, error) {
 	if opts.Token == "" {
-		return nil, errors.New("agenttest: Options.Token is required")
+		return nil, errors.New("sandbox: Options.Token is required")
 	}
 	a := &Agent{
 		token:     opts.Token,
@@ -141,7 +141,7 @@ func New(opts Options) (*Agent, error) {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "sentinelx-agent-")
 		if err != nil {
-			return nil, fmt.Errorf("agenttest: creating sandbox: %w", err)
+			return nil, fmt.Errorf("sandbox: creating sandbox: %w", err)
 		}
 		dir, a.ownDir = d, true
 	}
@@ -152,7 +152,7 @@ func New(opts Options) (*Agent, error) {
 	a.sb = sb
 	for _, v := range []string{tmpBase, workDir} {
 		if err := os.MkdirAll(sb.real(v), 0o755); err != nil {
-			return nil, fmt.Errorf("agenttest: creating %s: %w", v, err)
+			return nil, fmt.Errorf("sandbox: creating %s: %w", v, err)
 		}
 	}
 	a.started = a.now()
@@ -160,7 +160,7 @@ func New(opts Options) (*Agent, error) {
 		Allowed []string `json:"allowed_commands"`
 	}
 	if err := json.Unmarshal(capabilitiesJSON, &caps); err != nil {
-		return nil, fmt.Errorf("agenttest: embedded capabilities: %w", err)
+		return nil, fmt.Errorf("sandbox: embedded capabilities: %w", err)
 	}
 	a.allowed = caps.Allowed
 	a.cmds = sandboxCommands()
@@ -209,7 +209,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
-		a.log.LogAttrs(r.Context(), slog.LevelInfo, "agenttest request",
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "sandbox agent request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
 	}()

@@ -1,4 +1,4 @@
-package agenttest
+package sandbox
 
 import (
 	"crypto/rand"

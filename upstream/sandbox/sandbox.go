@@ -1,4 +1,4 @@
-package agenttest
+package sandbox
 
 import (
 	"errors"
@@ -22,15 +22,15 @@ var errEscape = errors.New("path escapes the sandbox")
 
 func newSandbox(dir string) (*sandbox, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("agenttest: creating sandbox %s: %w", dir, err)
+		return nil, fmt.Errorf("sandbox: creating sandbox %s: %w", dir, err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("agenttest: sandbox %s: %w", dir, err)
+		return nil, fmt.Errorf("sandbox: sandbox %s: %w", dir, err)
 	}
 	root, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return nil, fmt.Errorf("agenttest: sandbox %s: %w", dir, err)
+		return nil, fmt.Errorf("sandbox: sandbox %s: %w", dir, err)
 	}
 	return &sandbox{root: root}, nil
 }
