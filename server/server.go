@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/server/devidp"
-
 	"github.com/go-chi/httplog/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -279,7 +277,7 @@ func (a *app) buildMetadata() error {
 func (a *app) ownOrigins() []string {
 	u, _ := url.Parse(a.cfg.ResourceURL)
 	out := []string{u.Scheme + "://" + u.Host}
-	if devidp.IsLoopback(a.cfg.Host) {
+	if middleware.IsLoopback(a.cfg.Host) {
 		p := strconv.Itoa(a.cfg.Port)
 		out = append(out, "http://127.0.0.1:"+p, "http://localhost:"+p, "http://[::1]:"+p)
 	}

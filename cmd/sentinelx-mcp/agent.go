@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/pensados/sentinelx-mcp/middleware"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
@@ -32,7 +33,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !middleware.IsLoopback(host) {
 		return fmt.Errorf("--addr %s: the test agent binds loopback addresses only", *addr)
 	}
 	token := getenv("SENTINELX_TOKEN")

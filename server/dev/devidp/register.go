@@ -12,6 +12,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // maxRegistrationBytes bounds a registration request body.
@@ -204,7 +206,7 @@ func (p *IdP) checkRedirect(app op.ApplicationType, raw string) error {
 	}
 	switch u.Scheme {
 	case "http", "https":
-		if !IsLoopback(u.Hostname()) {
+		if !middleware.IsLoopback(u.Hostname()) {
 			return badRedirect("%q: the dev authorization server approves every request, so redirect URIs must be on this machine (localhost, 127.0.0.1 or [::1])", raw)
 		}
 		if p.intoAS(u) {
@@ -231,7 +233,7 @@ func (p *IdP) intoAS(u *url.URL) bool {
 	if err != nil {
 		return true
 	}
-	return IsLoopback(u.Hostname()) && effectivePort(u) == effectivePort(iss)
+	return middleware.IsLoopback(u.Hostname()) && effectivePort(u) == effectivePort(iss)
 }
 
 // effectivePort is u's port, or the one its scheme implies.

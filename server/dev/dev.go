@@ -1,4 +1,4 @@
-package server
+package dev
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 
 	"github.com/go-chi/httplog/v2"
 
-	"github.com/pensados/sentinelx-mcp/server/devidp"
+	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/server"
+	"github.com/pensados/sentinelx-mcp/server/dev/devidp"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
@@ -22,15 +24,15 @@ import (
 // Dev mode defaults (DESIGN.md "Dev mode"): the seed's local port, and the
 // authorization server right next to it.
 const (
-	DevDefaultPort = 8099
-	devDefaultTTL  = time.Hour
+	DefaultPort   = 8099
+	devDefaultTTL = time.Hour
 	// devNoAgentURL is where --no-agent points the bridge when SENTINELX_URL
 	// is unset: the agent's usual address.
 	devNoAgentURL = "http://127.0.0.1:8091"
 )
 
-// DevOptions configures [Dev].
-type DevOptions struct {
+// Options configures [Run].
+type Options struct {
 	// Host is the loopback address to bind; "" means 127.0.0.1. Anything
 	// that is not loopback is refused: the authorization server approves
 	// every request.
@@ -78,12 +80,12 @@ type devSetup struct {
 // SENTINELX_URL is set or NoAgent) a sandboxed agent, all on loopback,
 // prints a banner with a ready token to stdout, and serves until ctx ends.
 // Logs go to stderr.
-func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	host := o.Host
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	if !devidp.IsLoopback(host) {
+	if !middleware.IsLoopback(host) {
 		return fmt.Errorf("dev: --host %q is not a loopback address; dev mode approves every sign-in, so it only listens on 127.0.0.1, ::1 or localhost", host)
 	}
 	if o.Port < 0 || o.Port > 65535 || o.IdPPort < 0 || o.IdPPort > 65535 {
@@ -165,7 +167,7 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
 		"LOG_FORMAT": "text",
 	}
-	cfg, err := LoadConfig(func(k string) string {
+	cfg, err := server.LoadConfig(func(k string) string {
 		if v, ok := forced[k]; ok {
 			return v
 		}
@@ -190,7 +192,7 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := New(ctx, cfg, Deps{Logger: logger, Version: o.Version})
+	h, err := server.New(ctx, cfg, server.Deps{Logger: logger, Version: o.Version})
 	if err != nil {
 		return err
 	}
@@ -200,8 +202,8 @@ func Dev(ctx context.Context, o DevOptions, stdout, stderr io.Writer) error {
 	}
 
 	running += 2
-	go func() { errc <- Run(ctx, idpLn, idp.Handler(), logger.Logger) }()
-	go func() { errc <- Run(ctx, bridgeLn, h, logger.Logger) }()
+	go func() { errc <- server.Run(ctx, idpLn, idp.Handler(), logger.Logger) }()
+	go func() { errc <- server.Run(ctx, bridgeLn, h, logger.Logger) }()
 
 	id, secret := idp.DevClient()
 	writeDevBanner(stdout, devSetup{

@@ -1,4 +1,4 @@
-package server
+package dev
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func freeLoopbackPort(t *testing.T) int {
 // authorization server used to refuse that second authorization
 // (invalid_scope: the registered scope was a ceiling).
 func TestDevStepUpGoSDKClient(t *testing.T) {
-	d := startDev(t, DevOptions{})
+	d := startDev(t, Options{})
 	for _, version := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(version, func(t *testing.T) {
 			b := &headlessBrowser{issuer: d.issuer}
@@ -165,7 +165,7 @@ func TestDevStepUpGoSDKClient(t *testing.T) {
 // server for a token for that resource; it gets one, and the bridge
 // accepts it. The status page shows no root-audience warning.
 func TestDevRootFormResource(t *testing.T) {
-	d := startDev(t, DevOptions{})
+	d := startDev(t, Options{})
 	base := strings.TrimSuffix(d.mcpURL, "/mcp")
 	var prm struct {
 		Resource string `json:"resource"`
@@ -252,7 +252,7 @@ func TestDevLibraryLogQuiet(t *testing.T) {
 	for _, level := range []string{"info", "debug"} {
 		t.Run(level, func(t *testing.T) {
 			var lib *slog.Logger
-			d := startDev(t, DevOptions{NoAgent: true, LibraryLog: func(h slog.Handler) { lib = slog.New(h) },
+			d := startDev(t, Options{NoAgent: true, LibraryLog: func(h slog.Handler) { lib = slog.New(h) },
 				Getenv: func(k string) string {
 					if k == "LOG_LEVEL" {
 						return level

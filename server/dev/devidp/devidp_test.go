@@ -15,7 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/pensados/sentinelx-mcp/server/devidp"
+	"github.com/pensados/sentinelx-mcp/server/dev/devidp"
 )
 
 const testResource = "http://127.0.0.1:8099/mcp"

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -34,6 +33,8 @@ import (
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
 // The identity every authorization is granted to, and the client that
@@ -127,20 +128,10 @@ func checkIssuer(issuer string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("devidp: issuer %q: want an absolute http(s) URL", issuer)
 	}
-	if !IsLoopback(u.Hostname()) {
+	if !middleware.IsLoopback(u.Hostname()) {
 		return fmt.Errorf("devidp: issuer %q: the dev authorization server approves every request, so it serves loopback only", issuer)
 	}
 	return nil
-}
-
-// IsLoopback reports whether host (a name or an IP, without port) is
-// localhost or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // Handler serves every endpoint of the server.

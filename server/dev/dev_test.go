@@ -1,4 +1,4 @@
-package server
+package dev
 
 import (
 	"bytes"
@@ -50,12 +50,12 @@ type devRun struct {
 
 // startDev runs Dev on free ports until the test ends and waits for the
 // banner.
-func startDev(t *testing.T, o DevOptions) *devRun {
+func startDev(t *testing.T, o Options) *devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- Dev(ctx, o, out, errOut) }()
+	go func() { done <- Run(ctx, o, out, errOut) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -123,7 +123,7 @@ func TestDevBannerSmokeTest(t *testing.T) {
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Skip("jq not installed")
 	}
-	d := startDev(t, DevOptions{})
+	d := startDev(t, Options{})
 	for _, want := range []string{
 		"PRM         " + strings.TrimSuffix(d.mcpURL, "/mcp") + "/.well-known/oauth-protected-resource/mcp",
 		"npx @modelcontextprotocol/inspector@1.0.3 --cli " + d.mcpURL + " --transport http --header \"Authorization: Bearer " + d.token + "\" --method tools/list",
@@ -165,7 +165,7 @@ func TestDevBannerSmokeTest(t *testing.T) {
 // TestDevOAuthToTool goes from discovery to a tool call with a token the
 // bridge's own verifier accepts: DCR, client_credentials with resource.
 func TestDevOAuthToTool(t *testing.T) {
-	d := startDev(t, DevOptions{})
+	d := startDev(t, Options{})
 	var disc map[string]any
 	getJSON := func(u string, v any) {
 		resp, err := http.Get(u)
@@ -260,7 +260,7 @@ func TestDevUpstreamChoice(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	t.Run("SENTINELX_URL uses that agent", func(t *testing.T) {
-		d := startDev(t, DevOptions{Getenv: env("SENTINELX_URL", agent.URL, "SENTINELX_TOKEN", "real-agent-token")})
+		d := startDev(t, Options{Getenv: env("SENTINELX_URL", agent.URL, "SENTINELX_TOKEN", "real-agent-token")})
 		if !strings.Contains(d.banner, "SENTINELX_URL "+agent.URL) || strings.Contains(d.banner, "embedded sandbox") {
 			t.Errorf("banner agent line:\n%s", d.banner)
 		}
@@ -270,13 +270,13 @@ func TestDevUpstreamChoice(t *testing.T) {
 		}
 	})
 	t.Run("SENTINELX_URL without a token is refused", func(t *testing.T) {
-		err := Dev(context.Background(), DevOptions{Getenv: env("SENTINELX_URL", agent.URL)}, io.Discard, io.Discard)
+		err := Run(context.Background(), Options{Getenv: env("SENTINELX_URL", agent.URL)}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "SENTINELX_TOKEN") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("no agent", func(t *testing.T) {
-		d := startDev(t, DevOptions{NoAgent: true, Getenv: env()})
+		d := startDev(t, Options{NoAgent: true, Getenv: env()})
 		if !strings.Contains(d.banner, "none (--no-agent)") {
 			t.Errorf("banner:\n%s", d.banner)
 		}
@@ -290,7 +290,7 @@ func TestDevUpstreamChoice(t *testing.T) {
 
 func TestDevRefusesNonLoopback(t *testing.T) {
 	for _, host := range []string{"0.0.0.0", "::", "192.168.1.10", "example.com"} {
-		err := Dev(context.Background(), DevOptions{Host: host}, io.Discard, io.Discard)
+		err := Run(context.Background(), Options{Host: host}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("host %q: err = %v", host, err)
 		}
