@@ -1,3 +1,8 @@
+// Package dev is `sentinelx-mcp dev`: the bridge of package server, an
+// OAuth authorization server (devidp) that approves every sign-in, and the
+// sandboxed agent, all on loopback, so the whole OAuth + MCP path can be
+// tried on one machine. It imports server; production packages never
+// import it.
 package dev
 
 import (
@@ -9,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/httplog/v2"
@@ -24,11 +28,11 @@ import (
 // Dev mode defaults (DESIGN.md "Dev mode"): the seed's local port, and the
 // authorization server right next to it.
 const (
-	DefaultPort   = 8099
-	devDefaultTTL = time.Hour
-	// devNoAgentURL is where --no-agent points the bridge when SENTINELX_URL
+	DefaultPort = 8099
+	defaultTTL  = time.Hour
+	// noAgentURL is where --no-agent points the bridge when SENTINELX_URL
 	// is unset: the agent's usual address.
-	devNoAgentURL = "http://127.0.0.1:8091"
+	noAgentURL = "http://127.0.0.1:8091"
 )
 
 // Options configures [Run].
@@ -60,121 +64,46 @@ type Options struct {
 	// LibraryLog, when set, is given the handler for what libraries log
 	// through the process-wide slog default (zitadel/oidc's op logs six
 	// "registered route" lines while the authorization server is built):
-	// Dev's own handler with Info and below lowered to Debug, so that the
+	// Run's own handler with Info and below lowered to Debug, so that the
 	// banner is the first thing a user sees. The program installs it with
-	// slog.SetDefault; Dev itself changes no process-wide state.
+	// slog.SetDefault; Run itself changes no process-wide state.
 	LibraryLog func(slog.Handler)
 }
 
-// devSetup is what Dev prints in its banner.
-type devSetup struct {
-	mcpURL, prmURL, issuer  string
-	token                   string
-	expires                 time.Time
-	clientID, clientSecret  string
-	agent                   string // how the upstream is provided, for people
-	tokenEndpoint, resource string
-}
-
-// Dev runs the bridge, an embedded OAuth authorization server and (unless
+// Run runs the bridge, an embedded OAuth authorization server and (unless
 // SENTINELX_URL is set or NoAgent) a sandboxed agent, all on loopback,
 // prints a banner with a ready token to stdout, and serves until ctx ends.
 // Logs go to stderr.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
-	host := o.Host
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	if !middleware.IsLoopback(host) {
-		return fmt.Errorf("dev: --host %q is not a loopback address; dev mode approves every sign-in, so it only listens on 127.0.0.1, ::1 or localhost", host)
-	}
-	if o.Port < 0 || o.Port > 65535 || o.IdPPort < 0 || o.IdPPort > 65535 {
-		return errors.New("dev: ports must be between 0 and 65535")
-	}
-	if o.TokenTTL <= 0 {
-		o.TokenTTL = devDefaultTTL
-	}
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	upURL, upToken := getenv("SENTINELX_URL"), getenv("SENTINELX_TOKEN")
-	if upToken == "" {
-		upToken = getenv("SENTINEL_TOKEN")
-	}
-	if upURL != "" && upToken == "" {
-		return errors.New("dev: SENTINELX_URL is set, so SENTINELX_TOKEN (the agent's bearer token) is required too")
-	}
-
-	idpPort := o.IdPPort
-	if idpPort == 0 && o.Port != 0 {
-		idpPort = o.Port + 1
-	}
-	bridgeLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(o.Port)))
+	host, getenv, err := o.check()
 	if err != nil {
-		return fmt.Errorf("dev: bridge: %w (pick another with --port)", err)
+		return err
+	}
+	upURL, upToken, err := agentFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	bridgeLn, idpLn, err := listen(host, o.Port, o.IdPPort)
+	if err != nil {
+		return err
 	}
 	defer bridgeLn.Close()
-	idpLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(idpPort)))
-	if err != nil {
-		return fmt.Errorf("dev: authorization server: %w (pick another with --idp-port)", err)
-	}
 	defer idpLn.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
-	running := 0
-
-	agentDesc := "SENTINELX_URL " + upURL
-	switch {
-	case upURL != "":
-	case o.NoAgent:
-		upURL, upToken = devNoAgentURL, "no-agent"
-		agentDesc = "none (--no-agent): tool calls go to " + devNoAgentURL + "; set SENTINELX_URL and SENTINELX_TOKEN for a real agent"
-	default:
-		upToken = rand.Text()
-		a, err := sandbox.New(sandbox.Options{Token: upToken, DisableScripts: !o.AllowScripts})
-		if err != nil {
-			return fmt.Errorf("dev: agent: %w", err)
-		}
-		defer a.Close()
-		aln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("dev: agent: %w", err)
-		}
-		upURL = "http://" + aln.Addr().String()
-		agentDesc = "embedded sandbox " + a.Dir() + " at " + upURL + " (allowlisted commands, no shell, simulated services; "
-		if o.AllowScripts {
-			agentDesc += "scripts run for real as your user: --allow-scripts)"
-		} else {
-			agentDesc += "scripts refused unless --allow-scripts)"
-		}
-		running++
-		go func() { errc <- a.Serve(ctx, aln) }()
+	g := &group{errc: make(chan error, 3)}
+	up, err := startAgent(ctx, g, o, upURL, upToken)
+	if err != nil {
+		return err
 	}
+	defer up.close()
 
 	base := "http://" + bridgeLn.Addr().String()
 	issuer := "http://" + idpLn.Addr().String()
-	forced := map[string]string{
-		"MCP_HOST": host, "MCP_PORT": strconv.Itoa(bridgeLn.Addr().(*net.TCPAddr).Port),
-		// Both resources this bridge publishes: the path-form PRM's (the MCP
-		// URL) and the root PRM's (the base URL, RFC 9728 §3.3), which
-		// clients that fall back to the root form send as their RFC 8707
-		// resource.
-		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp," + base,
-		"SENTINELX_URL": upURL, "SENTINELX_TOKEN": upToken, "SENTINEL_TOKEN": "",
-		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
-		"LOG_FORMAT": "text",
-	}
-	cfg, err := server.LoadConfig(func(k string) string {
-		if v, ok := forced[k]; ok {
-			return v
-		}
-		return getenv(k)
-	})
+	cfg, err := bridgeConfig(host, bridgeLn.Addr(), issuer, up, getenv)
 	if err != nil {
-		return fmt.Errorf("dev: config: %w", err)
+		return err
 	}
 	logger := httplog.NewLogger("sentinelx-mcp", httplog.Options{
 		LogLevel: httplog.LevelByName(cfg.LogLevel), Concise: true, Writer: stderr,
@@ -201,111 +130,158 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: minting the banner token: %w", err)
 	}
 
-	running += 2
-	go func() { errc <- server.Run(ctx, idpLn, idp.Handler(), logger.Logger) }()
-	go func() { errc <- server.Run(ctx, bridgeLn, h, logger.Logger) }()
+	g.start(func() error { return server.Run(ctx, idpLn, idp.Handler(), logger.Logger) })
+	g.start(func() error { return server.Run(ctx, bridgeLn, h, logger.Logger) })
 
 	id, secret := idp.DevClient()
-	writeDevBanner(stdout, devSetup{
+	writeBanner(stdout, setup{
 		mcpURL: cfg.MCPURL(), prmURL: base + "/.well-known/oauth-protected-resource/mcp", issuer: idp.Issuer(),
-		token: tok, expires: exp, clientID: id, clientSecret: secret, agent: agentDesc,
+		token: tok, expires: exp, clientID: id, clientSecret: secret, agent: up.desc,
 		tokenEndpoint: idp.Issuer() + "/oauth/token", resource: cfg.MCPURL(),
 	})
+	return g.wait(cancel)
+}
 
-	// The first component to stop (or ctx) stops the others.
+// check validates o and fills in its defaults. It returns the host to bind
+// and the environment to read.
+func (o *Options) check() (host string, getenv func(string) string, err error) {
+	host = o.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if !middleware.IsLoopback(host) {
+		return "", nil, fmt.Errorf("dev: --host %q is not a loopback address; dev mode approves every sign-in, so it only listens on 127.0.0.1, ::1 or localhost", host)
+	}
+	if o.Port < 0 || o.Port > 65535 || o.IdPPort < 0 || o.IdPPort > 65535 {
+		return "", nil, errors.New("dev: ports must be between 0 and 65535")
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = defaultTTL
+	}
+	getenv = o.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return host, getenv, nil
+}
+
+// agentFromEnv reads the real agent the developer named, if any: its URL
+// is useless without its token.
+func agentFromEnv(getenv func(string) string) (url, token string, err error) {
+	url, token = getenv("SENTINELX_URL"), getenv("SENTINELX_TOKEN")
+	if token == "" {
+		token = getenv("SENTINEL_TOKEN")
+	}
+	if url != "" && token == "" {
+		return "", "", errors.New("dev: SENTINELX_URL is set, so SENTINELX_TOKEN (the agent's bearer token) is required too")
+	}
+	return url, token, nil
+}
+
+// listen opens the bridge's and the authorization server's listeners, the
+// latter on idpPort, or next to the bridge when that is 0.
+func listen(host string, port, idpPort int) (bridge, idp net.Listener, err error) {
+	if idpPort == 0 && port != 0 {
+		idpPort = port + 1
+	}
+	bridge, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev: bridge: %w (pick another with --port)", err)
+	}
+	idp, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(idpPort)))
+	if err != nil {
+		bridge.Close()
+		return nil, nil, fmt.Errorf("dev: authorization server: %w (pick another with --idp-port)", err)
+	}
+	return bridge, idp, nil
+}
+
+// agent is the upstream the bridge talks to in dev mode, and how the
+// banner describes it to people.
+type agent struct {
+	url, token, desc string
+	close            func()
+}
+
+// startAgent picks the upstream: the real agent from the environment, none
+// (--no-agent), or a sandboxed agent started in g on a free loopback port.
+func startAgent(ctx context.Context, g *group, o Options, url, token string) (agent, error) {
+	switch {
+	case url != "":
+		return agent{url: url, token: token, desc: "SENTINELX_URL " + url, close: func() {}}, nil
+	case o.NoAgent:
+		return agent{url: noAgentURL, token: "no-agent", close: func() {},
+			desc: "none (--no-agent): tool calls go to " + noAgentURL + "; set SENTINELX_URL and SENTINELX_TOKEN for a real agent"}, nil
+	}
+	token = rand.Text()
+	a, err := sandbox.New(sandbox.Options{Token: token, DisableScripts: !o.AllowScripts})
+	if err != nil {
+		return agent{}, fmt.Errorf("dev: agent: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.Close()
+		return agent{}, fmt.Errorf("dev: agent: %w", err)
+	}
+	url = "http://" + ln.Addr().String()
+	desc := "embedded sandbox " + a.Dir() + " at " + url + " (allowlisted commands, no shell, simulated services; "
+	if o.AllowScripts {
+		desc += "scripts run for real as your user: --allow-scripts)"
+	} else {
+		desc += "scripts refused unless --allow-scripts)"
+	}
+	g.start(func() error { return a.Serve(ctx, ln) })
+	return agent{url: url, token: token, desc: desc, close: func() { a.Close() }}, nil
+}
+
+// bridgeConfig is the bridge's configuration: the developer's environment,
+// except what dev mode decides (addresses, issuer, audiences, agent).
+func bridgeConfig(host string, bridge net.Addr, issuer string, up agent, getenv func(string) string) (server.Config, error) {
+	base := "http://" + bridge.String()
+	forced := map[string]string{
+		"MCP_HOST": host, "MCP_PORT": strconv.Itoa(bridge.(*net.TCPAddr).Port),
+		// Both resources this bridge publishes: the path-form PRM's (the MCP
+		// URL) and the root PRM's (the base URL, RFC 9728 §3.3), which
+		// clients that fall back to the root form send as their RFC 8707
+		// resource.
+		"RESOURCE_URL": base, "OIDC_ISSUER": issuer, "OIDC_EXPECTED_AUDIENCE": base + "/mcp," + base,
+		"SENTINELX_URL": up.url, "SENTINELX_TOKEN": up.token, "SENTINEL_TOKEN": "",
+		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
+		"LOG_FORMAT": "text",
+	}
+	cfg, err := server.LoadConfig(func(k string) string {
+		if v, ok := forced[k]; ok {
+			return v
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return cfg, fmt.Errorf("dev: config: %w", err)
+	}
+	return cfg, nil
+}
+
+// group runs dev mode's components (agent, authorization server, bridge).
+type group struct {
+	errc    chan error // buffered for every component, so none blocks
+	running int
+}
+
+func (g *group) start(serve func() error) {
+	g.running++
+	go func() { g.errc <- serve() }()
+}
+
+// wait returns when every component has stopped: the first to stop (or
+// ctx) stops the others. It reports the first failure, if any.
+func (g *group) wait(cancel context.CancelFunc) error {
 	var first error
-	for range running {
-		err := <-errc
+	for range g.running {
+		err := <-g.errc
 		if err != nil && !errors.Is(err, context.Canceled) && first == nil {
 			first = err
 		}
 		cancel()
 	}
 	return first
-}
-
-// writeDevBanner prints what a newcomer needs, ready to paste: URLs, a
-// token, the README's curl smoke test filled in, the MCP Inspector CLI and
-// a Claude Desktop (mcp-remote) entry.
-func writeDevBanner(w io.Writer, s devSetup) {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("\nsentinelx-mcp dev: bridge, OAuth server and agent on loopback (Ctrl-C stops all)\n\n")
-	p("  MCP URL     %s\n", s.mcpURL)
-	p("  PRM         %s\n", s.prmURL)
-	p("  Issuer      %s   (auto-approves every sign-in: dev only)\n", s.issuer)
-	p("  Agent       %s\n", s.agent)
-	p("  Client      %s / %s   (client_credentials, every scope)\n\n", s.clientID, s.clientSecret)
-	p("Access token (every scope, aud %s, expires %s):\n\n%s\n\n", s.resource, s.expires.Format("15:04:05 MST"), s.token)
-	p("New token:\n  curl -s -u %s:%s -d grant_type=client_credentials --data-urlencode resource=%s %s | jq -r .access_token\n\n",
-		s.clientID, s.clientSecret, s.resource, s.tokenEndpoint)
-	p("--- MCP smoke test (curl) ---\n\n")
-	p("# 1. Initialize\n")
-	p(`SESSION=$(curl -si -X POST %[1]s \
-  -H "Accept: application/json, text/event-stream" \
-  -H "Content-Type: application/json" \
-  -d '{
-    "jsonrpc":"2.0","id":"1","method":"initialize",
-    "params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"curl","version":"0.1"}}
-  }' | grep -i mcp-session-id | awk '{print $2}' | tr -d '\r')
-
-# 2. Notify initialized
-curl -s -X POST %[1]s \
-  -H "Content-Type: application/json" \
-  -H "mcp-session-id: $SESSION" \
-  -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-
-# 3. Call ping (public)
-curl -s -X POST %[1]s \
-  -H "Content-Type: application/json" \
-  -H "mcp-session-id: $SESSION" \
-  -d '{"jsonrpc":"2.0","id":"2","method":"tools/call","params":{"name":"ping","arguments":{}}}' \
-  | sed -n 's/^data: //p' | jq
-
-# 4. Call a protected tool
-curl -s -X POST %[1]s \
-  -H "Content-Type: application/json" \
-  -H "mcp-session-id: $SESSION" \
-  -H "Authorization: Bearer %[2]s" \
-  -d '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"}}}' \
-  | sed -n 's/^data: //p' | jq
-`, s.mcpURL, s.token)
-	p("--- end of smoke test ---\n\n")
-	p("MCP Inspector (CLI):\n  npx @modelcontextprotocol/inspector@1.0.3 --cli %s --transport http --header \"Authorization: Bearer %s\" --method tools/list\n\n", s.mcpURL, s.token)
-	p("MCP Inspector (UI, does the OAuth flow itself): npx @modelcontextprotocol/inspector@1.0.3, then connect to %s (Streamable HTTP)\n\n", s.mcpURL)
-	p("Claude Desktop (claude_desktop_config.json), through mcp-remote, which signs in with OAuth itself:\n")
-	p(`  {
-    "mcpServers": {
-      "sentinelx-dev": {
-        "command": "npx",
-        "args": ["-y", "mcp-remote@0.15.1", "%s", "--allow-http"]
-      }
-    }
-  }
-`, s.mcpURL)
-	p("\n")
-	_, _ = io.WriteString(w, b.String())
-}
-
-// quietLibrary lowers records at Info and below to Debug: start-up chatter
-// of libraries stays available with LOG_LEVEL=debug, warnings stay warnings.
-type quietLibrary struct{ h slog.Handler }
-
-func (q quietLibrary) Enabled(ctx context.Context, l slog.Level) bool {
-	return q.h.Enabled(ctx, lowered(l))
-}
-
-func (q quietLibrary) Handle(ctx context.Context, r slog.Record) error {
-	r.Level = lowered(r.Level)
-	return q.h.Handle(ctx, r)
-}
-
-func (q quietLibrary) WithAttrs(a []slog.Attr) slog.Handler { return quietLibrary{q.h.WithAttrs(a)} }
-func (q quietLibrary) WithGroup(n string) slog.Handler      { return quietLibrary{q.h.WithGroup(n)} }
-
-func lowered(l slog.Level) slog.Level {
-	if l < slog.LevelWarn {
-		return slog.LevelDebug
-	}
-	return l
 }
