@@ -102,7 +102,7 @@ func hostAllowed(names []string) func(hostport string) bool {
 	}
 	return func(hostport string) bool {
 		h := hostname(hostport)
-		return hosts[h] || isLoopbackName(h)
+		return hosts[h] || IsLoopback(h)
 	}
 }
 
@@ -116,8 +116,16 @@ func hostname(hostport string) string {
 	return strings.ToLower(strings.Trim(h, "[]"))
 }
 
-func isLoopbackName(h string) bool {
-	ip := net.ParseIP(h)
+// IsLoopback reports whether host (a name or an IP, without port;
+// brackets around an IPv6 address are allowed) is localhost or a loopback
+// address. It is the one loopback check of the repository: the Host guard,
+// the plain-http exception of RESOURCE_URL, dev mode, its authorization
+// server and the agent command all ask it.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
 

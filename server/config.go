@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/server/devidp"
+	"github.com/pensados/sentinelx-mcp/middleware"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -295,7 +295,7 @@ func checkURL(raw string, resource bool) string {
 	if resource && (u.RawQuery != "" || u.Fragment != "") {
 		return "must not contain a query or fragment"
 	}
-	if resource && u.Scheme == "http" && !devidp.IsLoopback(u.Hostname()) {
+	if resource && u.Scheme == "http" && !middleware.IsLoopback(u.Hostname()) {
 		return "must be https (plain http is allowed only for localhost)"
 	}
 	if resource && !plainPath(u.Path) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // TestIdPDownAtStart: with the JWKS unreachable the bridge starts, /readyz

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // TestChunkedUploadUnderFaults: a chunk call that fails — the agent resets
@@ -29,15 +29,15 @@ func TestChunkedUploadUnderFaults(t *testing.T) {
 	var afterStore atomic.Bool // break after the agent stored it
 	ts := startServerWith(t, setup{
 		env: map[string]string{"RATE_LIMIT": "0", "UPSTREAM_TIMEOUT": "5s"},
-		agent: agenttest.Options{Fault: func(r *http.Request) agenttest.Fault {
+		agent: sandbox.Options{Fault: func(r *http.Request) sandbox.Fault {
 			if r.URL.Path != "/upload/chunk" {
-				return agenttest.FaultNone
+				return sandbox.FaultNone
 			}
 			n := chunkCalls.Add(1)
 			if n == failChunk.Load() && !afterStore.Load() {
-				return agenttest.FaultReset
+				return sandbox.FaultReset
 			}
-			return agenttest.FaultNone
+			return sandbox.FaultNone
 		}},
 		agentWrap: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

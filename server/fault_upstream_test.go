@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/server"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // toolResult is the part of a tools/call result the fault tests read.
@@ -89,18 +89,18 @@ func settleGoroutines(ts *testServer, base, slack int) int {
 // switchAgent is an agent on a fixed loopback port that can be taken down
 // (listener closed, connections dropped) and brought back.
 type switchAgent struct {
-	agent *agenttest.Agent
+	agent *sandbox.Agent
 	addr  string
 	mu    sync.Mutex
 	srv   *http.Server
 }
 
-func newSwitchAgent(t *testing.T, opts agenttest.Options) *switchAgent {
+func newSwitchAgent(t *testing.T, opts sandbox.Options) *switchAgent {
 	t.Helper()
 	if opts.Token == "" {
 		opts.Token = agentToken
 	}
-	a, err := agenttest.New(opts)
+	a, err := sandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func (s *switchAgent) up(t *testing.T) {
 // and the bridge serves normally once the agent recovers.
 func TestUpstreamFaults(t *testing.T) {
 	var fault atomic.Int32
-	sw := newSwitchAgent(t, agenttest.Options{Fault: func(*http.Request) agenttest.Fault { return agenttest.Fault(fault.Load()) }})
+	sw := newSwitchAgent(t, sandbox.Options{Fault: func(*http.Request) sandbox.Fault { return sandbox.Fault(fault.Load()) }})
 	ts := startServerWith(t, setup{
 		env:    map[string]string{"RATE_LIMIT": "0", "UPSTREAM_TIMEOUT": "1s"},
 		mutate: func(c *server.Config) { c.UpstreamURL = "http://" + sw.addr },
@@ -163,15 +163,15 @@ func TestUpstreamFaults(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		fault agenttest.Fault
+		fault sandbox.Fault
 		down  bool
 		want  []string // all must appear in the message
 	}{
 		{name: "agent down mid-run", down: true, want: []string{"cannot reach SENTINELX_URL", "connection refused"}},
-		{name: "slower than UPSTREAM_TIMEOUT", fault: agenttest.FaultStall, want: []string{"timed out after 1s"}},
-		{name: "connection reset mid-body", fault: agenttest.FaultReset, want: []string{"SENTINELX_URL"}},
-		{name: "garbage HTML 500", fault: agenttest.FaultGarbage500, want: []string{"500"}},
-		{name: "64 MB response", fault: agenttest.FaultHuge, want: []string{"exceeds 16 MiB"}},
+		{name: "slower than UPSTREAM_TIMEOUT", fault: sandbox.FaultStall, want: []string{"timed out after 1s"}},
+		{name: "connection reset mid-body", fault: sandbox.FaultReset, want: []string{"SENTINELX_URL"}},
+		{name: "garbage HTML 500", fault: sandbox.FaultGarbage500, want: []string{"500"}},
+		{name: "64 MB response", fault: sandbox.FaultHuge, want: []string{"exceeds 16 MiB"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,13 +180,13 @@ func TestUpstreamFaults(t *testing.T) {
 				defer sw.up(t)
 			}
 			fault.Store(int32(tt.fault))
-			defer fault.Store(int32(agenttest.FaultNone))
+			defer fault.Store(int32(sandbox.FaultNone))
 			for _, call := range []struct {
 				name string
 				args any
 			}{{"sentinel_state", map[string]any{}}, {"sentinel_exec", map[string]any{"cmd": "uptime"}}} {
 				reps := 3
-				if tt.fault == agenttest.FaultStall {
+				if tt.fault == sandbox.FaultStall {
 					reps = 1 // each costs the full timeout
 				}
 				for i := range reps {

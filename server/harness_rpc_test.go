@@ -15,7 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // request builds a request to path on the server.

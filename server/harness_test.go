@@ -19,9 +19,9 @@ import (
 	"github.com/go-chi/httplog/v2"
 
 	"github.com/pensados/sentinelx-mcp/internal/testlog"
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -39,7 +39,7 @@ type setup struct {
 	env map[string]string
 	// mutate edits the parsed Config before New.
 	mutate func(*server.Config)
-	agent  agenttest.Options
+	agent  sandbox.Options
 	idp    []idptest.Option
 	// agentWrap wraps the agent's handler (to fake misbehaviour).
 	agentWrap func(http.Handler) http.Handler
@@ -58,7 +58,7 @@ type testServer struct {
 	MCPURL string // URL + "/mcp"
 	Port   int
 	IdP    *idptest.IdP
-	Agent  *agenttest.Agent
+	Agent  *sandbox.Agent
 	Cfg    server.Config
 	Logs   *testlog.Buffer
 	// secrets are strings that must never be logged (tokens sent, agent token).
@@ -104,9 +104,9 @@ func startServerWith(t *testing.T, s setup) *testServer {
 	if s.agent.Token == "" {
 		s.agent.Token = agentToken
 	}
-	agent, err := agenttest.New(s.agent)
+	agent, err := sandbox.New(s.agent)
 	if err != nil {
-		t.Fatalf("agenttest.New: %v", err)
+		t.Fatalf("sandbox.New: %v", err)
 	}
 	ts.Agent = agent
 	var agentH http.Handler = agent

@@ -17,7 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // tokenEndpoint is the client_credentials grant the test IdP lacks: it

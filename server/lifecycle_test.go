@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // TestGracefulShutdown: cancelling Run's context lets an in-flight tool
 // call finish, then Run returns nil.
 func TestGracefulShutdown(t *testing.T) {
-	ts := startServerWith(t, setup{agent: agenttest.Options{Delay: 300 * time.Millisecond}})
+	ts := startServerWith(t, setup{agent: sandbox.Options{Delay: 300 * time.Millisecond}})
 	tok := ts.mint(nil)
 	before := ts.AgentCalls()
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pensados/sentinelx-mcp/handlers"
@@ -55,9 +54,7 @@ func (a *app) routes() http.Handler {
 		middleware.ClientAddr(a.cfg.trustedProxies()),
 		middleware.ReadBody(a.cfg.MaxBodyBytes),
 		middleware.Bearer(middleware.BearerOptions{
-			Verify: func(ctx context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
-				return a.verifier.Verify(ctx, tok)
-			},
+			Verify:     a.verifier.Verify,
 			Challenger: ch,
 			Required:   a.cfg.AuthRequired,
 			Logger:     a.log,

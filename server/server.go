@@ -13,14 +13,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/server/devidp"
-
 	"github.com/go-chi/httplog/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/pensados/sentinelx-mcp/handlers"
 	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -59,7 +58,7 @@ type app struct {
 	version  string
 	started  time.Time
 	table    *tools.Table
-	verifier *middleware.Verifier
+	verifier *oidcverify.Verifier
 	up       *upstream.Client
 	mcp      *mcp.Server
 	prm      *oauthex.ProtectedResourceMetadata // path form: resource = MCP URL
@@ -119,7 +118,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		}
 		a.up = up
 	}
-	v, err := middleware.NewVerifier(middleware.VerifierConfig{
+	v, err := oidcverify.New(oidcverify.Config{
 		Issuer:           cfg.Issuer,
 		JWKSURI:          cfg.JWKSURI,
 		Audiences:        cfg.Audiences,
@@ -268,7 +267,7 @@ func (a *app) buildMetadata() error {
 func (a *app) ownOrigins() []string {
 	u, _ := url.Parse(a.cfg.ResourceURL)
 	out := []string{u.Scheme + "://" + u.Host}
-	if devidp.IsLoopback(a.cfg.Host) {
+	if middleware.IsLoopback(a.cfg.Host) {
 		p := strconv.Itoa(a.cfg.Port)
 		out = append(out, "http://127.0.0.1:"+p, "http://localhost:"+p, "http://[::1]:"+p)
 	}

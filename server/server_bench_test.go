@@ -14,10 +14,10 @@ import (
 	"github.com/go-chi/httplog/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // handlerTransport serves HTTP requests with a handler, in process: the
@@ -35,7 +35,7 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // discarded.
 func newBenchHandler(b *testing.B, env map[string]string, level slog.Level) (http.Handler, string) {
 	b.Helper()
-	agent, err := agenttest.New(agenttest.Options{Token: agentToken})
+	agent, err := sandbox.New(sandbox.Options{Token: agentToken})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func BenchmarkToolsCall(b *testing.B) {
 // BenchmarkAgentState is the in-process agent's GET /state alone, to
 // subtract from BenchmarkToolsCall.
 func BenchmarkAgentState(b *testing.B) {
-	agent, err := agenttest.New(agenttest.Options{Token: agentToken})
+	agent, err := sandbox.New(sandbox.Options{Token: agentToken})
 	if err != nil {
 		b.Fatal(err)
 	}

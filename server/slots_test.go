@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // TestAgentSlotsPerSubject: one subject whose slow calls fill its share of

@@ -10,7 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 )
 
 // TestTokenMatrix sends tools/call sentinel_state with every kind of good

@@ -24,7 +24,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // recorded is one request as it reached the agent.
@@ -61,14 +61,14 @@ func (rc *recorder) count() int {
 
 type env struct {
 	cs    *mcp.ClientSession
-	agent *agenttest.Server
+	agent *sandbox.Server
 	rec   *recorder
 	dir   string // EDIT_UPLOAD_LOCAL_DIR
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "agent-secret"})
 	target, _ := url.Parse(agent.URL)
 	rc := &recorder{}
 	proxy := httputil.NewSingleHostReverseProxy(target)

@@ -20,7 +20,7 @@ import (
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 const testPolicy = `
@@ -71,7 +71,7 @@ type authzEnv struct {
 // behind a recording proxy.
 func newAuthzEnv(t *testing.T, doc string, filter bool) *authzEnv {
 	t.Helper()
-	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "agent-secret"})
 	target, _ := url.Parse(agent.URL)
 	e := &authzEnv{audit: &testlog.Buffer{}}
 	proxy := httputil.NewSingleHostReverseProxy(target)

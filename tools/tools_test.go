@@ -12,7 +12,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // connect registers the table on a server and returns a client session
@@ -47,7 +47,7 @@ func newUpstream(t *testing.T, baseURL, token string) *upstream.Client {
 }
 
 func TestListTools(t *testing.T) {
-	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "agent-secret"})
 	cs, table := connect(t, newUpstream(t, agent.URL, "agent-secret"))
 	res, err := cs.ListTools(context.Background(), nil)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestPing(t *testing.T) {
 }
 
 func TestState(t *testing.T) {
-	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "agent-secret"})
 	cs, _ := connect(t, newUpstream(t, agent.URL, "agent-secret"))
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sentinel_state", Arguments: map[string]any{}})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestState(t *testing.T) {
 }
 
 func TestStateUpstreamFailures(t *testing.T) {
-	agent := agenttest.Start(t, agenttest.Options{Token: "agent-secret"})
+	agent := sandbox.Start(t, sandbox.Options{Token: "agent-secret"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

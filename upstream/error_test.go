@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // stub answers every request with a fixed status, content type and body.
@@ -243,8 +243,8 @@ func TestOversizedResponse(t *testing.T) {
 	})
 	t.Run("agent huge fault, default cap", func(t *testing.T) {
 		t.Parallel()
-		srv := agenttest.Start(t, agenttest.Options{Token: testToken})
-		srv.SetFault(agenttest.FaultHuge)
+		srv := sandbox.Start(t, sandbox.Options{Token: testToken})
+		srv.SetFault(sandbox.FaultHuge)
 		c := newClient(t, srv.URL, testToken)
 		_, err := c.State(context.Background())
 		ue := asError(t, err)
@@ -257,25 +257,25 @@ func TestOversizedResponse(t *testing.T) {
 func TestAgentFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		fault  agenttest.Fault
+		fault  sandbox.Fault
 		kind   upstream.Kind
 		status int
 		prefix string
 	}{
-		{agenttest.FaultReset, upstream.KindUnreachable, 0, "connection to SENTINELX_URL"},
-		{agenttest.FaultGarbage500, upstream.KindHTTP, 500, "<html>"},
-		{agenttest.FaultStall, upstream.KindTimeout, 0, "timed out after 100ms"},
+		{sandbox.FaultReset, upstream.KindUnreachable, 0, "connection to SENTINELX_URL"},
+		{sandbox.FaultGarbage500, upstream.KindHTTP, 500, "<html>"},
+		{sandbox.FaultStall, upstream.KindTimeout, 0, "timed out after 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.fault), func(t *testing.T) {
 			t.Parallel()
-			srv := agenttest.Start(t, agenttest.Options{Token: testToken,
-				Fault: func(r *http.Request) agenttest.Fault { return tt.fault }})
+			srv := sandbox.Start(t, sandbox.Options{Token: testToken,
+				Fault: func(r *http.Request) sandbox.Fault { return tt.fault }})
 			c, err := upstream.New(upstream.Options{BaseURL: srv.URL, Token: testToken, Timeout: 100 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.fault != agenttest.FaultStall {
+			if tt.fault != sandbox.FaultStall {
 				c, _ = upstream.New(upstream.Options{BaseURL: srv.URL, Token: testToken})
 			}
 			_, err = c.Exec(context.Background(), upstream.ExecRequest{Cmd: "uptime"})

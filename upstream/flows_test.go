@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // TestFlowsAgainstAgent drives every endpoint through the client against
 // the in-process agent, checking typed fields and Raw together.
 func TestFlowsAgainstAgent(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	c := newClient(t, srv.URL, testToken)
 	ctx := context.Background()
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // seen is one request as it reached the server.
@@ -230,7 +230,7 @@ func TestCallerHeaders(t *testing.T) {
 
 func TestConnectionReuse(t *testing.T) {
 	t.Parallel()
-	a, err := agenttest.New(agenttest.Options{Token: testToken})
+	a, err := sandbox.New(sandbox.Options{Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestConnectionReuse(t *testing.T) {
 
 func TestRawKeepsEverything(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	c := newClient(t, srv.URL, testToken)
 	caps, err := c.Capabilities(context.Background())
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 const testToken = "s3cret-token-value"
@@ -27,7 +27,7 @@ func newClient(t *testing.T, url, token string) *upstream.Client {
 
 func TestStateAndProbe(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	c := newClient(t, srv.URL, testToken)
 
 	st, err := c.State(context.Background())
@@ -47,7 +47,7 @@ func TestStateAndProbe(t *testing.T) {
 
 func TestStateAuthErrors(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	tests := []struct {
 		name   string
 		token  string

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 func sha(b []byte) string {
@@ -21,7 +21,7 @@ func sha(b []byte) string {
 
 func TestChunkedUploadLarge(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	c := newClient(t, srv.URL, testToken)
 	ctx := context.Background()
 
@@ -65,7 +65,7 @@ func TestChunkedUploadLarge(t *testing.T) {
 
 func TestChunkedUploadFailures(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken})
 	c := newClient(t, srv.URL, testToken)
 	ctx := context.Background()
 	parts := [][]byte{[]byte("part-one;"), []byte("part-two\n")}
@@ -147,7 +147,7 @@ func TestChunkedUploadFailures(t *testing.T) {
 
 func TestSingleUpload(t *testing.T) {
 	t.Parallel()
-	srv := agenttest.Start(t, agenttest.Options{Token: testToken, MaxUploadBytes: 64})
+	srv := sandbox.Start(t, sandbox.Options{Token: testToken, MaxUploadBytes: 64})
 	c := newClient(t, srv.URL, testToken)
 	ctx := context.Background()
 	if err := os.Symlink("/etc", srv.RealPath("/var/lib/sentinelx/uploads/etc-link")); err != nil {

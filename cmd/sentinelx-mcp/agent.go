@@ -9,7 +9,8 @@ import (
 	"io"
 	"net"
 
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 // runAgent serves the sandboxed test agent (the UPSTREAM.md API over a
@@ -32,7 +33,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !middleware.IsLoopback(host) {
 		return fmt.Errorf("--addr %s: the test agent binds loopback addresses only", *addr)
 	}
 	token := getenv("SENTINELX_TOKEN")
@@ -43,7 +44,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if printToken {
 		token = rand.Text()
 	}
-	a, err := agenttest.New(agenttest.Options{Token: token, Dir: *dir, Delay: *delay})
+	a, err := sandbox.New(sandbox.Options{Token: token, Dir: *dir, Delay: *delay})
 	if err != nil {
 		return err
 	}

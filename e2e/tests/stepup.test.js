@@ -12,7 +12,7 @@
 // (@modelcontextprotocol/client, 2025-11-25 and 2026-07-28) with a headless
 // OAuthClientProvider (lib/dev.js), and mcp-remote (stdio proxy) with its
 // own browser flow, the browser played by a script on $BROWSER. The go-sdk
-// client's step-up is TestDevStepUpGoSDKClient (server/dev_stepup_test.go).
+// client's step-up is TestDevStepUpGoSDKClient (server/dev/dev_stepup_test.go).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

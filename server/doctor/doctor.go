@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -85,7 +85,7 @@ type run struct {
 	hc      *http.Client
 	table   *tools.Table
 	disc    *discovery // nil until the discovery check loaded it
-	ver     *middleware.Verifier
+	ver     *oidcverify.Verifier
 	checks  []Check
 	timeout time.Duration
 }

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware/idptest"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
 	"github.com/pensados/sentinelx-mcp/server/doctor"
-	"github.com/pensados/sentinelx-mcp/upstream/agenttest"
+	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
 const (
@@ -24,7 +24,7 @@ const (
 	clientSecret = "client-s3cret-value"
 )
 
-// stack is a real IdP (idptest) and a real agent (agenttest) on loopback,
+// stack is a real IdP (idptest) and a real agent (upstream/sandbox) on loopback,
 // and the environment serve would be given for them.
 type stack struct {
 	idp *idptest.IdP
@@ -46,7 +46,7 @@ func newStack(t *testing.T) *stack {
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	idp := idptest.New(t, idptest.WithIssuerPath("/realms/sx"), idptest.WithAudience(base+"/mcp"), idptest.WithScope("sentinelx:state sentinelx:exec"))
-	a, err := agenttest.New(agenttest.Options{Token: agentToken})
+	a, err := sandbox.New(sandbox.Options{Token: agentToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 )
 
 // discovery is the part of the IdP's metadata doctor reports on.
@@ -80,7 +80,7 @@ func (r *run) checkDiscovery(ctx context.Context) Check {
 // serve would accept.
 func (r *run) checkJWKS(ctx context.Context) Check {
 	c := Check{Name: "signing keys (JWKS)"}
-	v, err := middleware.NewVerifier(middleware.VerifierConfig{
+	v, err := oidcverify.New(oidcverify.Config{
 		Issuer: r.cfg.Issuer, JWKSURI: r.cfg.JWKSURI, Audiences: r.cfg.Audiences,
 		IntrospectionURL: r.cfg.IntrospectionURL, ClientID: r.cfg.ClientID, ClientSecret: r.cfg.ClientSecret,
 		RequireATJWT: r.cfg.RequireATJWT, ScopeClaims: r.cfg.ScopeClaims, HTTPClient: r.hc, Now: r.o.Now,

@@ -23,7 +23,7 @@ func (r *run) checkToken(ctx context.Context) Check {
 		return c
 	}
 	c.Notes = append(c.Notes, r.explainClaims(tok)...)
-	info, err := r.ver.Verify(ctx, tok)
+	info, err := r.ver.Verify(ctx, tok, nil)
 	if err != nil {
 		c.Status = StatusFail
 		c.Detail = "refused: " + strings.TrimPrefix(err.Error(), "invalid token: ")

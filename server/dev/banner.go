@@ -1,0 +1,106 @@
+package dev
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// setup is what Run prints in its banner.
+type setup struct {
+	mcpURL, prmURL, issuer  string
+	token                   string
+	expires                 time.Time
+	clientID, clientSecret  string
+	agent                   string // how the upstream is provided, for people
+	tokenEndpoint, resource string
+}
+
+// writeBanner prints what a newcomer needs, ready to paste: URLs, a
+// token, the README's curl smoke test filled in, the MCP Inspector CLI and
+// a Claude Desktop (mcp-remote) entry.
+func writeBanner(w io.Writer, s setup) {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("\nsentinelx-mcp dev: bridge, OAuth server and agent on loopback (Ctrl-C stops all)\n\n")
+	p("  MCP URL     %s\n", s.mcpURL)
+	p("  PRM         %s\n", s.prmURL)
+	p("  Issuer      %s   (auto-approves every sign-in: dev only)\n", s.issuer)
+	p("  Agent       %s\n", s.agent)
+	p("  Client      %s / %s   (client_credentials, every scope)\n\n", s.clientID, s.clientSecret)
+	p("Access token (every scope, aud %s, expires %s):\n\n%s\n\n", s.resource, s.expires.Format("15:04:05 MST"), s.token)
+	p("New token:\n  curl -s -u %s:%s -d grant_type=client_credentials --data-urlencode resource=%s %s | jq -r .access_token\n\n",
+		s.clientID, s.clientSecret, s.resource, s.tokenEndpoint)
+	p("--- MCP smoke test (curl) ---\n\n")
+	p("# 1. Initialize\n")
+	p(`SESSION=$(curl -si -X POST %[1]s \
+  -H "Accept: application/json, text/event-stream" \
+  -H "Content-Type: application/json" \
+  -d '{
+    "jsonrpc":"2.0","id":"1","method":"initialize",
+    "params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"curl","version":"0.1"}}
+  }' | grep -i mcp-session-id | awk '{print $2}' | tr -d '\r')
+
+# 2. Notify initialized
+curl -s -X POST %[1]s \
+  -H "Content-Type: application/json" \
+  -H "mcp-session-id: $SESSION" \
+  -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+
+# 3. Call ping (public)
+curl -s -X POST %[1]s \
+  -H "Content-Type: application/json" \
+  -H "mcp-session-id: $SESSION" \
+  -d '{"jsonrpc":"2.0","id":"2","method":"tools/call","params":{"name":"ping","arguments":{}}}' \
+  | sed -n 's/^data: //p' | jq
+
+# 4. Call a protected tool
+curl -s -X POST %[1]s \
+  -H "Content-Type: application/json" \
+  -H "mcp-session-id: $SESSION" \
+  -H "Authorization: Bearer %[2]s" \
+  -d '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"}}}' \
+  | sed -n 's/^data: //p' | jq
+`, s.mcpURL, s.token)
+	p("--- end of smoke test ---\n\n")
+	p("MCP Inspector (CLI):\n  npx @modelcontextprotocol/inspector@1.0.3 --cli %s --transport http --header \"Authorization: Bearer %s\" --method tools/list\n\n", s.mcpURL, s.token)
+	p("MCP Inspector (UI, does the OAuth flow itself): npx @modelcontextprotocol/inspector@1.0.3, then connect to %s (Streamable HTTP)\n\n", s.mcpURL)
+	p("Claude Desktop (claude_desktop_config.json), through mcp-remote, which signs in with OAuth itself:\n")
+	p(`  {
+    "mcpServers": {
+      "sentinelx-dev": {
+        "command": "npx",
+        "args": ["-y", "mcp-remote@0.15.1", "%s", "--allow-http"]
+      }
+    }
+  }
+`, s.mcpURL)
+	p("\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// quietLibrary lowers records at Info and below to Debug: start-up chatter
+// of libraries stays available with LOG_LEVEL=debug, warnings stay warnings.
+type quietLibrary struct{ h slog.Handler }
+
+func (q quietLibrary) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.h.Enabled(ctx, lowered(l))
+}
+
+func (q quietLibrary) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = lowered(r.Level)
+	return q.h.Handle(ctx, r)
+}
+
+func (q quietLibrary) WithAttrs(a []slog.Attr) slog.Handler { return quietLibrary{q.h.WithAttrs(a)} }
+func (q quietLibrary) WithGroup(n string) slog.Handler      { return quietLibrary{q.h.WithGroup(n)} }
+
+func lowered(l slog.Level) slog.Level {
+	if l < slog.LevelWarn {
+		return slog.LevelDebug
+	}
+	return l
+}
