@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
+	"github.com/pensados/sentinelx-mcp/server"
 )
 
 const allScopes = "sentinelx:state sentinelx:exec sentinelx:script"
@@ -40,36 +41,6 @@ func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
 		t.Fatalf("parsing /metrics: %v", err)
 	}
 	return fams
-}
-
-// metricValue returns the sample of name whose labels include want (a
-// histogram's sample count), or -1 when there is none.
-func metricValue(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		got := map[string]string{}
-		for _, l := range m.Label {
-			got[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if got[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
 }
 
 // TestMetricsAfterScriptedCalls drives a known set of requests through the
@@ -125,12 +96,12 @@ func TestMetricsAfterScriptedCalls(t *testing.T) {
 		{"sentinelx_build_info", map[string]string{"version": "test"}, 1},
 	}
 	for _, c := range checks {
-		if got := metricValue(fams, c.name, c.labels); got != c.want {
+		if got := server.MetricSample(fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
 	// in-flight counts the scrape itself.
-	if got := metricValue(fams, "sentinelx_http_requests_in_flight", nil); got != 1 {
+	if got := server.MetricSample(fams, "sentinelx_http_requests_in_flight", nil); got != 1 {
 		t.Errorf("in-flight during the scrape = %v, want 1", got)
 	}
 	ts.assertNoSecretsLogged()
@@ -178,10 +149,10 @@ func TestRateLimitPerSubject(t *testing.T) {
 		}
 	}
 	fams := scrapeMetrics(t, ts.URL)
-	if got := metricValue(fams, "sentinelx_rate_limited_total", nil); got != 1 {
+	if got := server.MetricSample(fams, "sentinelx_rate_limited_total", nil); got != 1 {
 		t.Fatalf("sentinelx_rate_limited_total = %v, want 1", got)
 	}
-	if got := metricValue(fams, "sentinelx_http_requests_total", map[string]string{"route": "/mcp", "code": "429"}); got != 1 {
+	if got := server.MetricSample(fams, "sentinelx_http_requests_total", map[string]string{"route": "/mcp", "code": "429"}); got != 1 {
 		t.Fatalf("429s counted = %v, want 1", got)
 	}
 }
@@ -236,7 +207,7 @@ func TestUpstreamConcurrencyCap(t *testing.T) {
 		t.Fatalf("script call: %d %s", r.StatusCode, r.body)
 	}
 	fams := scrapeMetrics(t, ts.URL)
-	if got := metricValue(fams, "sentinelx_tool_calls_total", map[string]string{"tool": "sentinel_state", "outcome": "busy"}); got != 1 {
+	if got := server.MetricSample(fams, "sentinelx_tool_calls_total", map[string]string{"tool": "sentinel_state", "outcome": "busy"}); got != 1 {
 		t.Fatalf("busy outcome counted %v times, want 1", got)
 	}
 }

@@ -38,9 +38,11 @@ func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// sample returns the value of the sample of family name whose labels
-// include want, or -1 when there is none.
-func sample(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+// MetricSample returns the value of the sample of family name whose labels
+// include want (a histogram's sample count), or -1 when there is none.
+// Exported for the external tests (metrics_test.go), as an export_test
+// helper: it is compiled only into the test binary.
+func MetricSample(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	f := fams[name]
 	if f == nil {
 		return -1
@@ -118,7 +120,7 @@ func TestMetricsRecordAndScrape(t *testing.T) {
 		{"sentinelx_build_info", map[string]string{"version": "v1.2.3"}, 1},
 	}
 	for _, c := range checks {
-		if got := sample(fams, c.name, c.labels); got != c.want {
+		if got := MetricSample(fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -126,7 +128,7 @@ func TestMetricsRecordAndScrape(t *testing.T) {
 		t.Error("Go runtime or process collector missing")
 	}
 	done()
-	if got := sample(scrape(t, m), "sentinelx_upstream_in_flight", nil); got != 0 {
+	if got := MetricSample(scrape(t, m), "sentinelx_upstream_in_flight", nil); got != 0 {
 		t.Errorf("in-flight after release = %v", got)
 	}
 }
@@ -146,7 +148,7 @@ func TestMetricsNilSafe(t *testing.T) {
 func TestMetricsPrivateRegistry(t *testing.T) {
 	a, b := NewMetrics("a"), NewMetrics("b")
 	a.RateLimited()
-	if got := sample(scrape(t, b), "sentinelx_rate_limited_total", nil); got != 0 {
+	if got := MetricSample(scrape(t, b), "sentinelx_rate_limited_total", nil); got != 0 {
 		t.Fatalf("b sees a's counter: %v", got)
 	}
 }

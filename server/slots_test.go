@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/middleware/oidcverify/idptest"
+	"github.com/pensados/sentinelx-mcp/server"
 )
 
 // TestAgentSlotsPerSubject: one subject whose slow calls fill its share of
@@ -73,7 +74,7 @@ func TestAgentSlotsPerSubject(t *testing.T) {
 		}
 	}
 	fams := scrapeMetrics(t, ts.URL)
-	if got := metricValue(fams, "sentinelx_tool_calls_total", map[string]string{"tool": "sentinel_script_run", "outcome": "busy"}); got != 1 {
+	if got := server.MetricSample(fams, "sentinelx_tool_calls_total", map[string]string{"tool": "sentinel_script_run", "outcome": "busy"}); got != 1 {
 		t.Fatalf("busy script runs counted %v, want 1", got)
 	}
 }

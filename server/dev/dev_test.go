@@ -10,31 +10,13 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
-
-// lockedBuffer is written by Dev's goroutines and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var (
 	devMCPURLRe = regexp.MustCompile(`(?m)^  MCP URL\s+(\S+)$`)
@@ -45,7 +27,7 @@ var (
 // devRun is one running dev mode and what its banner says.
 type devRun struct {
 	banner, mcpURL, issuer, token string
-	stderr                        *lockedBuffer
+	stderr                        *testlog.Buffer
 }
 
 // startDev runs Dev on free ports until the test ends and waits for the
@@ -53,7 +35,7 @@ type devRun struct {
 func startDev(t *testing.T, o Options) *devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testlog.Buffer{}, &testlog.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, o, out, errOut) }()
 	t.Cleanup(func() {
