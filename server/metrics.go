@@ -147,7 +147,7 @@ func (m *Metrics) ToolCall(tool, outcome string, d time.Duration, agent bool) {
 	}
 }
 
-// TokenVerified records one verification; see [VerifyOutcome].
+// TokenVerified records one verification; see [oidcverify.Outcome].
 func (m *Metrics) TokenVerified(outcome, reason string) {
 	if m == nil {
 		return

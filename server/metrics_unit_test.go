@@ -13,11 +13,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/middleware/oidcverify"
 )
 
 // verifyReject is a rejection as the verifier words it, for the reason
-// buckets of [middleware.VerifyOutcome].
+// buckets of [oidcverify.Outcome].
 func verifyReject(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{auth.ErrInvalidToken}, args...)...)
 }
@@ -89,7 +89,7 @@ func TestMetricsRecordAndScrape(t *testing.T) {
 	m.ToolCall("sentinel_state", "http_error", 30*time.Millisecond, true)
 	m.ToolCall("sentinel_exec", "busy", time.Second, true)
 	m.ToolCall("ping", "ok", time.Millisecond, false)
-	m.TokenVerified(middleware.VerifyOutcome(verifyReject("expired at x")))
+	m.TokenVerified(oidcverify.Outcome(verifyReject("expired at x")))
 	m.TokenVerified("valid", "jwt")
 	m.KeysFetched("ok")
 	m.RateLimited()

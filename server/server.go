@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		Logger:           a.log,
 		Debug:            cfg.AuthDebug,
 		OnVerify: func(via string, err error) {
-			outcome, reason := middleware.VerifyOutcome(err)
+			outcome, reason := oidcverify.Outcome(err)
 			if err == nil {
 				reason = via
 			}

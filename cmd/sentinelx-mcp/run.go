@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -70,79 +66,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q (try: sentinelx-mcp help)", cmd)
 }
 
+// serve reads the configuration and hands the process's parts (logger,
+// version, SIGHUP, systemd's socket) to [server.Serve].
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := server.LoadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	deps := server.Deps{Logger: logger, Version: buildVersion(), Metrics: server.NewMetrics(buildVersion())}
+	opts := server.ServeOptions{
+		Logger:       newLogger(cfg.LogFormat, cfg.LogLevel, stdout),
+		Version:      buildVersion(),
+		NotifySocket: getenv("NOTIFY_SOCKET"),
+	}
 	if cfg.PolicyFile != "" {
 		// systemctl reload sends SIGHUP; main ignores it otherwise.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		deps.Reload = hup
+		opts.Reload = hup
 	}
-	if cfg.AuditLog != "" {
-		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return fmt.Errorf("AUDIT_LOG: %w", err)
-		}
-		defer f.Close()
-		deps.Audit = slog.New(slog.NewJSONHandler(f, nil)).With("log", "audit")
-	}
-	h, err := server.New(ctx, cfg, deps)
-	if err != nil {
-		var ce *server.ConfigError
-		if errors.As(err, &ce) {
-			return fmt.Errorf("config: %w", err)
-		}
-		return err
-	}
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (MCP_HOST, MCP_PORT): %w", addr, err)
-	}
-	metricsDone := make(chan error, 1) // the metrics listener's result, nil without one
-	if cfg.MetricsAddr == "" {
-		metricsDone <- nil
-	} else {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", deps.Metrics.Handler())
-		go func() {
-			err := server.Run(ctx, mln, mux, logger.Logger)
-			if err != nil {
-				cancel() // without metrics the service is not what was configured
-			}
-			metricsDone <- err
-		}()
-		logger.Info("metrics listening", "addr", mln.Addr().String())
-	}
-	logger.Info("sentinelx-mcp listening", "addr", ln.Addr().String(), "mcp_url", cfg.MCPURL(),
-		"issuer", cfg.Issuer, "upstream", cfg.UpstreamURL, "stateful", cfg.Stateful, "version", buildVersion())
-
-	// systemd Type=notify: ready once the listener is bound (connections
-	// queue in its backlog until Serve picks them up).
-	notifier := server.NewNotifier(getenv("NOTIFY_SOCKET"))
-	if err := notifier.Notify("READY=1"); err != nil {
-		logger.Warn("sd_notify READY failed", "err", err.Error())
-	}
-	stopNotify := context.AfterFunc(ctx, func() { _ = notifier.Notify("STOPPING=1") })
-	defer stopNotify()
-
-	err = server.Run(ctx, ln, h, logger.Logger)
-	cancel()
-	if merr := <-metricsDone; err == nil && merr != nil {
-		err = fmt.Errorf("metrics listener (METRICS_ADDR): %w", merr)
+	err = server.Serve(ctx, cfg, opts)
+	var ce *server.ConfigError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("config: %w", err)
 	}
 	return err
 }

@@ -1,4 +1,4 @@
-package middleware
+package oidcverify
 
 import (
 	"errors"
@@ -7,12 +7,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
-// VerifyOutcome maps a verification result to bounded label values:
+// Outcome maps a verification result to bounded label values:
 // ("valid", "jwt"|"introspection"|"cache") or ("invalid", bucket). The
-// buckets come from the rejection reasons the verifier writes; an
+// buckets come from the rejection reasons this verifier writes ([reject]),
+// which is why the mapping lives beside them; an
 // unrecognised one is "other", never the text itself, which may name
 // attacker-chosen kids or issuers.
-func VerifyOutcome(err error) (outcome, reason string) {
+func Outcome(err error) (outcome, reason string) {
 	if err == nil {
 		return "valid", ""
 	}
@@ -20,7 +21,7 @@ func VerifyOutcome(err error) (outcome, reason string) {
 		return "invalid", "other"
 	}
 	msg := strings.TrimPrefix(err.Error(), auth.ErrInvalidToken.Error()+": ")
-	for _, b := range verifyBuckets {
+	for _, b := range outcomeBuckets {
 		if strings.HasPrefix(msg, b.prefix) {
 			return "invalid", b.label
 		}
@@ -28,7 +29,8 @@ func VerifyOutcome(err error) (outcome, reason string) {
 	return "invalid", "other"
 }
 
-var verifyBuckets = []struct{ prefix, label string }{
+// outcomeBuckets is an array: a fixed table nothing may append to.
+var outcomeBuckets = [...]struct{ prefix, label string }{
 	{"empty token", "malformed"},
 	{"malformed", "malformed"},
 	{"crit header", "malformed"},
