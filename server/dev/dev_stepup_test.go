@@ -170,19 +170,14 @@ func TestDevRootFormResource(t *testing.T) {
 	var prm struct {
 		Resource string `json:"resource"`
 	}
-	resp, err := http.Get(base + "/.well-known/oauth-protected-resource")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&prm)
-	resp.Body.Close()
+	getJSON(t, base+"/.well-known/oauth-protected-resource", &prm)
 	if prm.Resource != base {
 		t.Fatalf("root PRM resource %q, want %q", prm.Resource, base)
 	}
 
 	redirect := fmt.Sprintf("http://127.0.0.1:%d/cb", freeLoopbackPort(t))
 	reg, _ := json.Marshal(map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "none", "scope": "sentinelx:state"})
-	resp, err = http.Post(d.issuer+"/register", "application/json", strings.NewReader(string(reg)))
+	resp, err := http.Post(d.issuer+"/register", "application/json", strings.NewReader(string(reg)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,25 +149,15 @@ func TestDevBannerSmokeTest(t *testing.T) {
 func TestDevOAuthToTool(t *testing.T) {
 	d := startDev(t, Options{})
 	var disc map[string]any
-	getJSON := func(u string, v any) {
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var prm struct {
 		AuthorizationServers []string `json:"authorization_servers"`
 		Resource             string   `json:"resource"`
 	}
-	getJSON(strings.TrimSuffix(d.mcpURL, "/mcp")+"/.well-known/oauth-protected-resource/mcp", &prm)
+	getJSON(t, strings.TrimSuffix(d.mcpURL, "/mcp")+"/.well-known/oauth-protected-resource/mcp", &prm)
 	if len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != d.issuer || prm.Resource != d.mcpURL {
 		t.Fatalf("PRM %+v, want issuer %s", prm, d.issuer)
 	}
-	getJSON(d.issuer+"/.well-known/oauth-authorization-server", &disc)
+	getJSON(t, d.issuer+"/.well-known/oauth-authorization-server", &disc)
 	if disc["issuer"] != d.issuer {
 		t.Fatalf("RFC 8414 issuer %v", disc["issuer"])
 	}
@@ -276,5 +266,19 @@ func TestDevRefusesNonLoopback(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("host %q: err = %v", host, err)
 		}
+	}
+}
+
+// getJSON GETs u and decodes its JSON body into v, failing the test on
+// either error.
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
