@@ -40,7 +40,7 @@ func BoundResponse(opts ResponseOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			bw := &boundedWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall}
-			if r.Method == http.MethodPost && !isListenRequest(r) {
+			if r.Method == http.MethodPost && !IsListen(r) {
 				bw.limit = opts.MaxBytes
 			}
 			next.ServeHTTP(bw, r)
@@ -48,9 +48,9 @@ func BoundResponse(opts ResponseOptions) func(http.Handler) http.Handler {
 	}
 }
 
-// isListenRequest reports a POST that opens a 2026-07-28
-// subscriptions/listen stream.
-func isListenRequest(r *http.Request) bool {
+// IsListen reports a POST that opens a 2026-07-28 subscriptions/listen
+// stream (read from the messages [ReadBody] recorded).
+func IsListen(r *http.Request) bool {
 	msgs, _ := Messages(r.Context())
 	for _, m := range msgs {
 		if m.Method == "subscriptions/listen" {

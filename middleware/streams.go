@@ -49,7 +49,7 @@ func StreamLimit(opts StreamOptions) func(http.Handler) http.Handler {
 	s := &streamCount{perKey: map[string]int{}}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && !isListenRequest(r) {
+			if r.Method != http.MethodGet && !IsListen(r) {
 				next.ServeHTTP(w, r)
 				return
 			}

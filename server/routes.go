@@ -130,7 +130,7 @@ func (a *app) mcpHandler() http.Handler {
 		jsonOnly = mcp.NewStreamableHTTPHandler(getServer, &jopts)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || isListen(r) {
+		if r.Method == http.MethodGet || middleware.IsListen(r) {
 			// A GET stream (or a 2026-07-28 subscriptions/listen) is idle by
 			// nature; end it when the server shuts down instead of letting
 			// it hold the drain for 30 s.
@@ -202,15 +202,4 @@ func (a *app) liveSessions() iter.Seq[string] {
 			}
 		}
 	}
-}
-
-// isListen reports a POST that opens a 2026-07-28 subscription stream.
-func isListen(r *http.Request) bool {
-	msgs, _ := middleware.Messages(r.Context())
-	for _, m := range msgs {
-		if m.Method == "subscriptions/listen" {
-			return true
-		}
-	}
-	return false
 }
