@@ -55,6 +55,13 @@ type Options struct {
 	// keep-alive pool sized for concurrent tool calls, no proxy and no
 	// redirects. An injected client is used as is.
 	HTTPClient *http.Client
+	// Name is the agent's name in a host registry (AGENTS_FILE), e.g.
+	// "web-1". When set, errors say agent "web-1" where they would say
+	// SENTINELX_URL: with many agents there is no such variable to check,
+	// and the name is what the operator finds in the file. The address
+	// still stays out of errors, and New does not echo the URL (it may
+	// carry credentials the operator mistyped into it).
+	Name string
 }
 
 // Client calls one SentinelX Core agent. It is safe for concurrent use.
@@ -66,6 +73,7 @@ type Client struct {
 	hc      *http.Client
 	scrub   scrubber
 	log     *slog.Logger
+	name    string // Options.Name
 }
 
 // New validates opts and returns a client. It does not contact the agent;
@@ -73,20 +81,27 @@ type Client struct {
 func New(opts Options) (*Client, error) {
 	raw := strings.TrimSpace(opts.BaseURL)
 	if raw == "" {
+		if opts.Name != "" {
+			return nil, fmt.Errorf("upstream: agent %q: url: is empty; set it to the agent address, e.g. http://127.0.0.1:8091", opts.Name)
+		}
 		return nil, errors.New("upstream: SENTINELX_URL is empty; set it to the agent address, e.g. http://127.0.0.1:8091")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: SENTINELX_URL %q is not a URL: %v", raw, err)
+		var ue *url.Error
+		if opts.Name != "" && errors.As(err, &ue) {
+			err = ue.Err // url.Error's text repeats the URL
+		}
+		return nil, urlError(opts.Name, raw, "is not a URL: "+err.Error())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("upstream: SENTINELX_URL %q must start with http:// or https://", raw)
+		return nil, urlError(opts.Name, raw, "must start with http:// or https://")
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("upstream: SENTINELX_URL %q has no host", raw)
+		return nil, urlError(opts.Name, raw, "has no host")
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("upstream: SENTINELX_URL %q must not carry credentials, a query or a fragment", raw)
+		return nil, urlError(opts.Name, raw, "must not carry credentials, a query or a fragment")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -98,6 +113,7 @@ func New(opts Options) (*Client, error) {
 		hc:      opts.HTTPClient,
 		scrub:   newScrubber(opts.Token),
 		log:     opts.Logger,
+		name:    opts.Name,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -112,6 +128,15 @@ func New(opts Options) (*Client, error) {
 		c.hc = newHTTPClient()
 	}
 	return c, nil
+}
+
+// urlError words a BaseURL problem for the operator: SENTINELX_URL with
+// the value as given, or the registry name without the value.
+func urlError(name, raw, problem string) error {
+	if name != "" {
+		return fmt.Errorf("upstream: agent %q: url: %s", name, problem)
+	}
+	return fmt.Errorf("upstream: SENTINELX_URL %q %s", raw, problem)
 }
 
 // BaseURL returns the agent address as configured (for status pages).
@@ -250,6 +275,7 @@ func (c *Client) fail(cl call, e *Error) *Error {
 	e.Method = cl.method
 	e.Path = cl.path
 	e.Detail = c.scrub.str(e.Detail)
+	e.Cause = c.scrub.str(e.Cause)
 	if e.Body != nil {
 		e.Body = c.scrub.bytes(e.Body)
 	}
@@ -265,29 +291,52 @@ func (c *Client) transportError(parent, cctx context.Context, cl call, timeout t
 	case errors.Is(context.Cause(cctx), errCallDeadline):
 		// Err keeps DeadlineExceeded visible to errors.Is whatever the
 		// transport wrapped.
-		return &Error{Kind: KindTimeout, Detail: "timed out after " + formatDuration(timeout),
+		detail := "timed out after " + formatDuration(timeout)
+		if c.name != "" {
+			detail = c.agent() + " " + detail
+		}
+		return &Error{Kind: KindTimeout, Detail: detail,
 			Err: fmt.Errorf("%w: %w", context.DeadlineExceeded, err)}
 	case parent.Err() != nil:
 		return &Error{Kind: KindCanceled, Detail: "canceled by caller: " + context.Cause(parent).Error(), Err: err}
 	}
 	cause := c.hideAddress(netCause(err))
-	c.log.LogAttrs(parent, slog.LevelWarn, "agent unreachable", slog.String("url", c.base.String()),
-		slog.String("call", cl.method+" "+cl.path), slog.Bool("mid_response", reading), slog.String("cause", cause))
-	if reading {
-		return &Error{Kind: KindUnreachable, Err: err,
-			Detail: "connection to SENTINELX_URL lost while reading the response: " + cause}
+	attrs := []slog.Attr{slog.String("url", c.base.String()), slog.String("call", cl.method+" "+cl.path),
+		slog.Bool("mid_response", reading), slog.String("cause", cause)}
+	if c.name != "" {
+		attrs = append(attrs, slog.String("agent", c.name))
 	}
-	return &Error{Kind: KindUnreachable, Err: err,
-		Detail: "cannot reach SENTINELX_URL: " + cause + "; check SENTINELX_URL and that the SentinelX Core agent is running"}
+	c.log.LogAttrs(parent, slog.LevelWarn, "agent unreachable", attrs...)
+	what, check := c.agent(), "check SENTINELX_URL"
+	if c.name != "" {
+		check = "check its url in AGENTS_FILE"
+	}
+	if reading {
+		return &Error{Kind: KindUnreachable, Err: err, Cause: cause,
+			Detail: "connection to " + what + " lost while reading the response: " + cause}
+	}
+	return &Error{Kind: KindUnreachable, Err: err, Cause: cause,
+		Detail: "cannot reach " + what + ": " + cause + "; " + check + " and that the SentinelX Core agent is running"}
+}
+
+// agent is how errors name the agent: the variable an operator sets, or
+// the name the registry gave it.
+func (c *Client) agent() string {
+	if c.name != "" {
+		return fmt.Sprintf("agent %q", c.name)
+	}
+	return "SENTINELX_URL"
 }
 
 // hideAddress replaces the agent's address in a transport error's text,
-// where a dialer or resolver may have put it, with the variable's name.
+// where a dialer or resolver may have put it, with the variable's name
+// (or the agent's registry name).
 func (c *Client) hideAddress(s string) string {
-	s = strings.ReplaceAll(s, c.base.String(), "SENTINELX_URL")
-	s = strings.ReplaceAll(s, c.base.Host, "SENTINELX_URL's host")
+	what := c.agent()
+	s = strings.ReplaceAll(s, c.base.String(), what)
+	s = strings.ReplaceAll(s, c.base.Host, what+"'s host")
 	if h := c.base.Hostname(); h != c.base.Host {
-		s = strings.ReplaceAll(s, h, "SENTINELX_URL's host")
+		s = strings.ReplaceAll(s, h, what+"'s host")
 	}
 	return s
 }

@@ -74,6 +74,10 @@ type Error struct {
 	// Body is the response body when it was JSON (soft refusals and
 	// FastAPI errors), so nothing the agent said is lost.
 	Body json.RawMessage
+	// Cause is, for KindUnreachable, the short transport cause without
+	// any address ("connection refused"): what a host list or a
+	// down-marking shows, where Detail's advice would be noise.
+	Cause string
 	// Err is the underlying transport or decoding error, if any. It is not
 	// scrubbed; log Error() rather than Err.
 	Err error
@@ -84,12 +88,18 @@ type Error struct {
 //	sentinelx POST /exec: 403 Forbidden: Invalid token
 //	sentinelx POST /exec: refused: Command not allowed: hostname
 //	sentinelx GET /state: cannot reach SENTINELX_URL: connection refused; check SENTINELX_URL and that the SentinelX Core agent is running
+//
+// An error made without a request (a host registry refusing a call to a
+// host marked down) has no Method and reads "sentinelx: <detail>".
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("sentinelx ")
-	b.WriteString(e.Method)
-	b.WriteString(" ")
-	b.WriteString(e.Path)
+	b.WriteString("sentinelx")
+	if e.Method != "" || e.Path != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Method)
+		b.WriteString(" ")
+		b.WriteString(e.Path)
+	}
 	b.WriteString(": ")
 	switch e.Kind {
 	case KindHTTP:
