@@ -12,7 +12,10 @@
 package fleet
 
 import (
+	"log/slog"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/pensados/sentinelx-mcp/upstream"
 )
@@ -21,7 +24,73 @@ import (
 // is configured.
 const DefaultHost = "default"
 
-// Host is one agent in the registry.
+// Defaults for [Options].
+const (
+	DefaultMaxPerHost    = 8
+	DefaultDownAfter     = 3
+	DefaultProbeInterval = 15 * time.Second
+	DefaultPoll          = 2 * time.Second
+)
+
+// Options configures [Load], [Parse] and [Open]. The zero value is usable
+// with a Path.
+type Options struct {
+	// Path is AGENTS_FILE, for [Open].
+	Path string
+	// Getenv resolves token_env; nil means os.Getenv. Tests pass a map.
+	Getenv func(string) string
+	// Client holds the defaults for every host's client (Timeout,
+	// MaxResponseBytes, Logger). BaseURL, Token and Name are set per host,
+	// and a host's timeout: replaces Timeout.
+	Client upstream.Options
+	// MaxPerHost caps the calls in flight to one agent, which serializes
+	// requests: more would only queue there, holding bridge slots that
+	// other hosts could use. 0 means DefaultMaxPerHost.
+	MaxPerHost int
+	// DownAfter is how many consecutive connect failures mark a host
+	// down, so that calls to it fail at once instead of each waiting on a
+	// dead address. 0 means DefaultDownAfter.
+	DownAfter int
+	// ProbeInterval is how often a healthy host is probed (with jitter, so
+	// a fleet's probes spread out). A failing host is probed after 1 s,
+	// 2 s, 4 s... capped at ProbeInterval. 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// Poll is how often AGENTS_FILE and the token files it names are
+	// checked for changes. 0 means DefaultPoll.
+	Poll time.Duration
+	// Reload reloads the file at once on every value (SIGHUP).
+	Reload <-chan os.Signal
+	// Logger receives reloads, their failures and down/up transitions.
+	// Nil discards.
+	Logger *slog.Logger
+}
+
+// withDefaults fills in the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.MaxPerHost <= 0 {
+		o.MaxPerHost = DefaultMaxPerHost
+	}
+	if o.DownAfter <= 0 {
+		o.DownAfter = DefaultDownAfter
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Host is one agent in the registry. Its exported fields never change
+// after the registry is built; health and slots live in state, which a
+// reload hands on to the next *Host of the same agent.
 type Host struct {
 	// Name is unique in the registry, lower-case DNS label style.
 	Name string
@@ -29,8 +98,12 @@ type Host struct {
 	Labels map[string]string
 	// Client calls this host's agent with this host's token only.
 	Client *upstream.Client
+	// Timeout is the host's timeout: from the file (0: the client
+	// default); the Client is built with it.
+	Timeout time.Duration
 
 	url string // for the server log and the status page; never sent to MCP clients
+	st  *state // health, slots; shared by the *Hosts of one agent across reloads
 }
 
 // URL returns the agent address from the registry (operators' eyes only:
