@@ -9,20 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"github.com/pensados/sentinelx-mcp/upstream"
 )
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // TestNamedAgentErrors: a client built for a host registry names the
 // agent, not SENTINELX_URL (there is no such variable in a fleet), and
@@ -31,7 +20,7 @@ func TestNamedAgentErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("unreachable", func(t *testing.T) {
 		t.Parallel()
-		addr := closedPort(t)
+		addr := testnet.ClosedAddr(t)
 		c, err := upstream.New(upstream.Options{BaseURL: "http://" + addr, Token: testToken, Name: "web-1"})
 		if err != nil {
 			t.Fatal(err)

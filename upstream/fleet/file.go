@@ -54,7 +54,7 @@ type fileHost struct {
 // Load reads and validates an AGENTS_FILE (the server at startup and on
 // reload, the doctor command). Errors name the file, the host (position
 // from 1, and name) and the field. A relative token_file is taken from
-// the file's directory.
+// the file's directory. o.Path is not used; path is the file.
 func Load(path string, o Options) (*Registry, error) {
 	l := loader{o: o.withDefaults()}
 	r, _, err := l.load(path)
@@ -62,7 +62,8 @@ func Load(path string, o Options) (*Registry, error) {
 }
 
 // Parse validates an AGENTS_FILE's contents. An inline token: is
-// accepted without the permission check, which needs the file.
+// accepted without the permission check, which needs the file, and a
+// relative token_file is taken from the working directory.
 func Parse(data []byte, o Options) (*Registry, error) {
 	l := loader{o: o.withDefaults(), inlineOK: true}
 	return l.parse(data)

@@ -7,8 +7,10 @@
 //
 // A [Registry] is immutable: a reload builds a new one and swaps it in
 // ([Store]), so a call keeps the registry (and the *Host) it started with.
-// A host whose name, URL and token did not change keeps its *Host across
-// reloads: its keep-alive pool, health and slots carry over.
+// A host whose name, URL, token, timeout and labels did not change keeps
+// its *Host across reloads; one whose labels alone changed gets a new
+// *Host on the same client, health and slots. Either way its keep-alive
+// pool, health and slots carry over.
 package fleet
 
 import (

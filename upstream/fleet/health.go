@@ -232,7 +232,7 @@ func (st *state) firstBackoff() time.Duration { return min(time.Second, st.inter
 func (st *state) probed(now time.Time, latency time.Duration, err error) (cameUp bool) {
 	var ue *upstream.Error
 	if err != nil && !errors.As(err, &ue) {
-		ue = &upstream.Error{Kind: upstream.KindBadResponse, Detail: err.Error()}
+		ue = &upstream.Error{Detail: err.Error()} // no kind: proves nothing either way
 	}
 	switch {
 	case ue == nil:

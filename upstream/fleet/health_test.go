@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"github.com/pensados/sentinelx-mcp/upstream"
 	"github.com/pensados/sentinelx-mcp/upstream/fleet"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
@@ -26,7 +27,7 @@ var downMessage = regexp.MustCompile(`^host dead unreachable since \d\d:\d\d:\d\
 // its agent answers again a probe brings it back, with its version.
 func TestDownAndBackUp(t *testing.T) {
 	t.Parallel()
-	addr := closedAddr(t)
+	addr := testnet.ClosedAddr(t)
 	live := newRecorder(t, "tok", sandbox.Options{})
 	path := writeFile(t, t.TempDir(), "agents.yaml", hostsYAML(
 		[4]string{"dead", "http://" + addr, "tok", ""},
@@ -73,7 +74,7 @@ func TestDownAndBackUp(t *testing.T) {
 // any kind resets the count; a timeout says nothing either way.
 func TestObserve(t *testing.T) {
 	t.Parallel()
-	r, err := fleet.Parse([]byte(hostsYAML([4]string{"a", "http://" + closedAddr(t), "tok", ""})), fleet.Options{DownAfter: 3})
+	r, err := fleet.Parse([]byte(hostsYAML([4]string{"a", "http://" + testnet.ClosedAddr(t), "tok", ""})), fleet.Options{DownAfter: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestManyHostsSomeUnreachable(t *testing.T) {
 	for i := range 200 {
 		u := srv.URL
 		if i%4 == 0 {
-			u = "http://" + closedAddr(t)
+			u = "http://" + testnet.ClosedAddr(t)
 		}
 		entries = append(entries, [4]string{fmt.Sprintf("h%03d", i), u, "tok", ""})
 	}
@@ -255,7 +256,7 @@ func TestManyHostsSomeUnreachable(t *testing.T) {
 // always did: never marked down, no per-host cap, nothing to reload.
 func TestNewSingle(t *testing.T) {
 	t.Parallel()
-	c, err := upstream.New(upstream.Options{BaseURL: "http://" + closedAddr(t), Token: "tok"})
+	c, err := upstream.New(upstream.Options{BaseURL: "http://" + testnet.ClosedAddr(t), Token: "tok"})
 	if err != nil {
 		t.Fatal(err)
 	}

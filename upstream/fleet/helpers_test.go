@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,18 +29,6 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 		t.Fatal(err)
 	}
 	return p
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // waitFor polls cond until it holds; the deadline is generous because it
@@ -72,9 +61,10 @@ func hostsYAML(entries ...[4]string) string {
 // recorder is a sandbox agent behind a server that records the
 // Authorization header of every request it receives.
 type recorder struct {
-	URL  string
-	mu   sync.Mutex
-	seen []string
+	URL   string
+	conns atomic.Int32 // connections open
+	mu    sync.Mutex
+	seen  []string
 }
 
 func newRecorder(t *testing.T, token string, opts sandbox.Options) *recorder {
@@ -85,12 +75,21 @@ func newRecorder(t *testing.T, token string, opts sandbox.Options) *recorder {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.seen = append(rec.seen, r.Header.Get("Authorization"))
 		rec.mu.Unlock()
 		a.ServeHTTP(w, r)
 	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			rec.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			rec.conns.Add(-1)
+		}
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		_ = a.Close()

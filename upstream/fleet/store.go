@@ -39,7 +39,7 @@ type Store struct {
 type StoreStatus struct {
 	Path        string
 	Hosts       int
-	Digest      string    // first 12 hex digits of the loaded file's SHA-256
+	Digest      string    // first 12 hex digits of the loaded file's SHA-256 (token files are not hashed)
 	LoadedAt    time.Time // when the registry in force was loaded
 	LastError   string    // why the last reload failed; empty after a good one
 	LastErrorAt time.Time

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pensados/sentinelx-mcp/internal/testlog"
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"github.com/pensados/sentinelx-mcp/upstream"
 	"github.com/pensados/sentinelx-mcp/upstream/fleet"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
@@ -31,23 +32,32 @@ func TestReloadKeepsUnchangedHosts(t *testing.T) {
 	writeFile(t, dir, "a.token", "tok-a\n", 0o600)
 	writeFile(t, dir, "b.token", "tok-b\n", 0o600)
 	writeFile(t, dir, "b2.token", "tok-b2\n", 0o600)
+	addrs := map[string]string{} // one closed port per host name, kept across rewrites
 	entry := func(name, tokenFile, extra string) string {
-		return fmt.Sprintf("  - name: %s\n    url: http://%s\n    token_file: %s\n%s", name, closedAddr(t), tokenFile, extra)
+		if addrs[name] == "" {
+			addrs[name] = testnet.ClosedAddr(t)
+		}
+		return fmt.Sprintf("  - name: %s\n    url: http://%s\n    token_file: %s\n%s", name, addrs[name], tokenFile, extra)
 	}
 	a, e := entry("a", "a.token", "    labels: {role: web}\n"), entry("e", "a.token", "")
-	path := writeFile(t, dir, "agents.yaml", "hosts:\n"+a+entry("b", "b.token", "")+entry("c", "b.token", "    timeout: 5s\n")+e, 0o600)
+	path := writeFile(t, dir, "agents.yaml", "hosts:\n"+a+entry("b", "b.token", "")+entry("c", "b.token", "    timeout: 5s\n")+e+
+		entry("f", "b.token", "    timeout: 5s\n"), 0o600)
 	s := openStore(t, fleet.Options{Path: path})
 	var changes []*fleet.Registry
 	s.OnChange(func(r *fleet.Registry) { changes = append(changes, r) })
 	r1 := s.Registry()
 	st1 := s.Status()
 
-	e2 := strings.Replace(e, "\n    token_file", "\n    labels: {role: db}\n    token_file", 1)
-	writeFile(t, dir, "agents.yaml", "hosts:\n"+a+entry("b", "b2.token", "")+e2+entry("d", "b.token", ""), 0o600)
+	e2 := entry("e", "a.token", "    labels: {role: db}\n")
+	writeFile(t, dir, "agents.yaml", "hosts:\n"+a+entry("b", "b2.token", "")+e2+entry("d", "b.token", "")+
+		entry("f", "b.token", "    timeout: 6s\n"), 0o600)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	r2 := s.Registry()
+	if f1, f2 := host(t, r1, "f"), host(t, r2, "f"); f1 == f2 || f1.Client == f2.Client || f2.Timeout != 6*time.Second {
+		t.Errorf("host f with a new timeout: same *Host %v, same client %v, timeout %v", f1 == f2, f1.Client == f2.Client, f2.Timeout)
+	}
 	if host(t, r2, "a") != host(t, r1, "a") {
 		t.Error("unchanged host a got a new *Host")
 	}
@@ -57,13 +67,13 @@ func TestReloadKeepsUnchangedHosts(t *testing.T) {
 	if e1, e2 := host(t, r1, "e"), host(t, r2, "e"); e1 == e2 || e1.Client != e2.Client || e2.Labels["role"] != "db" || len(e1.Labels) != 0 {
 		t.Errorf("relabelled host e: same *Host %v, same client %v, labels %v then %v", e1 == e2, e1.Client == e2.Client, e1.Labels, e2.Labels)
 	}
-	if _, ok := r2.Lookup("c"); ok || !slices.Equal(r1.Names(), []string{"a", "b", "c", "e"}) || !slices.Equal(r2.Names(), []string{"a", "b", "d", "e"}) {
+	if _, ok := r2.Lookup("c"); ok || !slices.Equal(r1.Names(), []string{"a", "b", "c", "e", "f"}) || !slices.Equal(r2.Names(), []string{"a", "b", "d", "e", "f"}) {
 		t.Errorf("names %v then %v", r1.Names(), r2.Names())
 	}
 	if len(changes) != 1 || changes[0] != r2 {
 		t.Errorf("OnChange calls = %d, want 1 with the new registry", len(changes))
 	}
-	if st2 := s.Status(); st2.Hosts != 4 || st2.Digest == st1.Digest || st2.LastError != "" || st2.Path != path {
+	if st2 := s.Status(); st2.Hosts != 5 || st2.Digest == st1.Digest || st2.LastError != "" || st2.Path != path {
 		t.Errorf("status %+v after %+v", st2, st1)
 	}
 	if err := s.Reload(); err != nil || len(changes) != 1 {
@@ -76,7 +86,7 @@ func TestReloadKeepsUnchangedHosts(t *testing.T) {
 func TestBadReloadKeepsRegistry(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	good := hostsYAML([4]string{"a", "http://" + closedAddr(t), "tok", ""})
+	good := hostsYAML([4]string{"a", "http://" + testnet.ClosedAddr(t), "tok", ""})
 	path := writeFile(t, dir, "agents.yaml", good, 0o600)
 	var logs testlog.Buffer
 	s := openStore(t, fleet.Options{Path: path, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
@@ -143,10 +153,10 @@ func TestPollSeesTokenFileChange(t *testing.T) {
 func TestReloadSignal(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"a", "http://" + closedAddr(t), "tok", ""}), 0o600)
+	path := writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"a", "http://" + testnet.ClosedAddr(t), "tok", ""}), 0o600)
 	hup := make(chan os.Signal, 1)
 	s := openStore(t, fleet.Options{Path: path, Reload: hup})
-	writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"b", "http://" + closedAddr(t), "tok", ""}), 0o600)
+	writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"b", "http://" + testnet.ClosedAddr(t), "tok", ""}), 0o600)
 	hup <- syscall.SIGHUP
 	waitFor(t, "the reload", func() bool { _, ok := s.Registry().Lookup("b"); return ok })
 }
@@ -206,7 +216,7 @@ func TestCallInFlightKeepsItsHost(t *testing.T) {
 		return sandbox.FaultNone
 	}})
 	dir := t.TempDir()
-	other := [4]string{"b", "http://" + closedAddr(t), "tok", ""}
+	other := [4]string{"b", "http://" + testnet.ClosedAddr(t), "tok", ""}
 	path := writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"a", slow.URL, "tok", ""}, other), 0o600)
 	s := openStore(t, fleet.Options{Path: path})
 	r1 := s.Registry()
@@ -240,6 +250,7 @@ func TestCallInFlightKeepsItsHost(t *testing.T) {
 	if n := h.Status().InFlight; n != 0 {
 		t.Errorf("in flight = %d after release", n)
 	}
+	waitFor(t, "the removed host's connections closed", func() bool { return slow.conns.Load() == 0 })
 }
 
 // TestStopsWhenContextEnds: watching and probing end with Open's context
@@ -249,7 +260,7 @@ func TestStopsWhenContextEnds(t *testing.T) {
 	dir := t.TempDir()
 	path := writeFile(t, dir, "agents.yaml", hostsYAML(
 		[4]string{"a", agent.URL, "tok", ""},
-		[4]string{"b", "http://" + closedAddr(t), "tok", ""},
+		[4]string{"b", "http://" + testnet.ClosedAddr(t), "tok", ""},
 	), 0o600)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
