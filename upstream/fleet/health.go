@@ -115,15 +115,10 @@ func (h *Host) Observe(err error) {
 		return
 	}
 	var ue *upstream.Error
-	switch {
-	case err == nil:
-		st.answered()
-	case !errors.As(err, &ue):
-	case ue.Kind == upstream.KindUnreachable:
-		st.connectFailed(shortCause(ue), time.Now())
-	case answeredKind(ue.Kind):
-		st.answered()
+	if err != nil && !errors.As(err, &ue) {
+		return
 	}
+	st.record(ue, time.Now())
 }
 
 // Acquire takes one of the host's MaxPerHost slots, waiting until ctx
@@ -190,6 +185,17 @@ func shortCause(ue *upstream.Error) string {
 	return ue.Message()
 }
 
+// record feeds one outcome (nil: success) into the down-marking, the
+// same way for probes and real calls.
+func (st *state) record(ue *upstream.Error, now time.Time) {
+	switch {
+	case ue == nil || answeredKind(ue.Kind):
+		st.answered()
+	case ue.Kind == upstream.KindUnreachable:
+		st.connectFailed(shortCause(ue), now)
+	}
+}
+
 // answered records that the agent answered: the failure count resets
 // and a down host comes back.
 func (st *state) answered() {
@@ -234,14 +240,7 @@ func (st *state) probed(now time.Time, latency time.Duration, err error) (cameUp
 	if err != nil && !errors.As(err, &ue) {
 		ue = &upstream.Error{Detail: err.Error()} // no kind: proves nothing either way
 	}
-	switch {
-	case ue == nil:
-		st.answered()
-	case ue.Kind == upstream.KindUnreachable:
-		st.connectFailed(shortCause(ue), now)
-	case answeredKind(ue.Kind):
-		st.answered()
-	}
+	st.record(ue, now)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.health.CheckedAt = now
