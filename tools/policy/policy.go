@@ -90,7 +90,11 @@ type fileRule struct {
 	Clients     []string `yaml:"clients"`
 	Groups      []string `yaml:"groups"`
 	Tools       []string `yaml:"tools"` // names or path.Match globs
-	When        string   `yaml:"when"`  // CEL, must be bool
+	// Hosts and HostLabels limit the rule to some hosts of the registry
+	// (names or globs; every label must match, its value may be a glob).
+	Hosts      []string          `yaml:"hosts"`
+	HostLabels map[string]string `yaml:"host_labels"`
+	When       string            `yaml:"when"` // CEL, must be bool
 	// UnconstrainedArgs are guarded arguments (Tool.Guarded) an allow rule
 	// grants with any value, on purpose; "*" names all of them.
 	UnconstrainedArgs []string `yaml:"unconstrained_args"`
@@ -112,6 +116,9 @@ type Policy struct {
 	// ints lists, per tool, its integer arguments (JSON numbers arrive as
 	// float64 and are made int64 so rules compare them with int literals).
 	ints map[string][]string
+	// targetCEL marks the tools with a rule whose when reads the target
+	// (host, host_labels, fanout, hosts): only their decisions convert it.
+	targetCEL map[string]bool
 }
 
 type rule struct {
@@ -121,8 +128,10 @@ type rule struct {
 	clients       []string
 	groups        []string
 	tools         map[string]bool // nil: every governed tool
+	on            *hostMatch      // nil: every host
+	target        hostRefs        // what when reads of the target
 	prg           cel.Program     // nil: no when
-	partial       cel.Program     // when depends on args: evaluated with args unknown
+	partial       cel.Program     // when depends on args or the target: evaluated with them unknown
 }
 
 // Parse compiles a policy document. Every problem is an error naming the
@@ -180,7 +189,7 @@ func Parse(data []byte, tools []Tool) (*Policy, error) {
 		seen[r.name] = true
 		p.rules = append(p.rules, r)
 	}
-	p.fill, p.byTool, p.ints = map[string][]string{}, map[string][]*rule{}, map[string][]string{}
+	p.fill, p.byTool, p.ints, p.targetCEL = map[string][]string{}, map[string][]*rule{}, map[string][]string{}, map[string]bool{}
 	for _, t := range tools {
 		for a, typ := range t.Args {
 			if whole || read[a] {
@@ -193,6 +202,7 @@ func Parse(data []byte, tools []Tool) (*Policy, error) {
 		for _, r := range p.rules {
 			if r.tools == nil || r.tools[t.Name] {
 				p.byTool[t.Name] = append(p.byTool[t.Name], r)
+				p.targetCEL[t.Name] = p.targetCEL[t.Name] || r.target.any
 			}
 		}
 	}
@@ -217,6 +227,11 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 	default:
 		return nil, refs{}, fmt.Errorf("effect must be allow or deny, got %q", fr.Effect)
 	}
+	on, err := compileHostMatch(fr.Hosts, fr.HostLabels)
+	if err != nil {
+		return nil, refs{}, err
+	}
+	r.on = on
 	applies := names
 	if len(fr.Tools) > 0 {
 		r.tools = map[string]bool{}
@@ -279,7 +294,8 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 		return nil, refs{}, fmt.Errorf("when: %w", err)
 	}
 	r.prg = prg
-	if ar.any {
+	r.target = targetRefs(ast)
+	if ar.any || r.target.any {
 		if r.partial, err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(celCostLimit)); err != nil {
 			return nil, refs{}, fmt.Errorf("when: %w", err)
 		}
