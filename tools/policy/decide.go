@@ -40,7 +40,7 @@ func (p *Policy) DecideFor(c *Caller, tool string, args map[string]any, t Target
 		act.host = &hostVars{t: t}
 	}
 	for _, r := range p.byTool[tool] {
-		if !r.matches(c, act.groups) || !r.on.on(&t) || t.ExplicitFanout && r.allow && !r.target.fanout {
+		if !r.matches(c, act.groups) || !r.host.holds(&t) || t.ExplicitFanout && r.allow && !r.target.fanout {
 			continue
 		}
 		if r.prg != nil {
@@ -111,8 +111,8 @@ func (p *Policy) mayCall(c *Caller, tool string, t *Target) bool {
 		if !r.matches(c, act.groups) {
 			continue
 		}
-		if r.on != nil {
-			if t == nil && !r.allow || t != nil && !r.on.on(t) {
+		if r.host != nil {
+			if t == nil && !r.allow || t != nil && !r.host.holds(t) {
 				continue
 			}
 		}

@@ -65,11 +65,11 @@ func compileHostMatch(names []string, labels map[string]string) (*hostMatch, err
 	return &hostMatch{names: names, labels: labels}, nil
 }
 
-// on reports whether the matchers hold for t. A target without a host
+// holds reports whether the matchers hold for t. A target without a host
 // matches no matcher: a rule about some hosts says nothing about a call
 // whose host is unknown, so an allow rule fails closed (and so, note, does
 // a deny rule — the tools layer always names the host).
-func (m *hostMatch) on(t *Target) bool {
+func (m *hostMatch) holds(t *Target) bool {
 	if m == nil {
 		return true
 	}
@@ -109,11 +109,8 @@ func (h *hostVars) resolve(name string) (any, bool) {
 		return types.String(h.t.Host), true
 	case "host_labels":
 		if h.labelsV == nil {
-			m := h.t.Labels
-			if m == nil {
-				m = map[string]string{}
-			}
-			h.labelsV = types.NewStringStringMap(types.DefaultTypeAdapter, m)
+			// A nil map reads as an empty one.
+			h.labelsV = types.NewStringStringMap(types.DefaultTypeAdapter, h.t.Labels)
 		}
 		return h.labelsV, true
 	case "fanout":

@@ -33,16 +33,30 @@ func fanout(t policy.Target, explicit bool, hosts ...string) policy.Target {
 	return t
 }
 
-func TestHostMatchers(t *testing.T) {
-	state := func(p *policy.Policy, tg policy.Target) policy.Decision {
-		return p.DecideFor(alice, "sentinel_state", nil, tg)
+// hostCase is a policy of rules, and what it decides for alice's call to
+// target.
+type hostCase struct {
+	name, rules string
+	target      policy.Target
+	allow       bool
+	rule        string
+}
+
+// checkHostCases runs alice's call of tool with args under each case.
+func checkHostCases(t *testing.T, tool string, args map[string]any, cases []hostCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			d := mustParse(t, "rules: ["+tt.rules+"]").DecideFor(alice, tool, maps.Clone(args), tt.target)
+			if d.Allow != tt.allow || d.Rule != tt.rule {
+				t.Fatalf("DecideFor = %+v, want allow=%v rule=%q", d, tt.allow, tt.rule)
+			}
+		})
 	}
-	tests := []struct {
-		name, rules string
-		target      policy.Target
-		allow       bool
-		rule        string
-	}{
+}
+
+func TestHostMatchers(t *testing.T) {
+	checkHostCases(t, "sentinel_state", nil, []hostCase{
 		{"name", `{name: r, effect: allow, tools: [sentinel_state], hosts: [web-1]}`, web1, true, "r"},
 		{"other name", `{name: r, effect: allow, tools: [sentinel_state], hosts: [web-1]}`, web2, false, policy.DefaultRule},
 		{"glob", `{name: r, effect: allow, tools: [sentinel_state], hosts: ["web-*"]}`, web2, true, "r"},
@@ -68,15 +82,7 @@ func TestHostMatchers(t *testing.T) {
 		{"zero target, labels", `{name: r, effect: allow, tools: [sentinel_state], host_labels: {role: web}}`,
 			policy.Target{Labels: map[string]string{"role": "web"}}, false, policy.DefaultRule},
 		{"zero target, deny does not apply", `{name: d, effect: deny, hosts: ["*"]}, {name: a, effect: allow, tools: [sentinel_state]}`, policy.Target{}, true, "a"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := state(mustParse(t, "rules: ["+tt.rules+"]"), tt.target)
-			if d.Allow != tt.allow || d.Rule != tt.rule {
-				t.Fatalf("DecideFor = %+v, want allow=%v rule=%q", d, tt.allow, tt.rule)
-			}
-		})
-	}
+	})
 }
 
 func TestHostVariables(t *testing.T) {
@@ -123,12 +129,7 @@ const opsExec = `{name: ops-exec, effect: allow, groups: [ops], tools: [sentinel
 func TestExplicitFanout(t *testing.T) {
 	uptime := map[string]any{"cmd": "uptime"}
 	three := []string{"web-1", "web-2", "db-1"}
-	tests := []struct {
-		name, rules string
-		target      policy.Target
-		allow       bool
-		rule        string
-	}{
+	checkHostCases(t, "sentinel_exec", uptime, []hostCase{
 		{"single-host grant, single host", opsExec, web1, true, "ops-exec"},
 		{"single-host grant does not fan out", opsExec, fanout(web1, true, three...), false, policy.DefaultRule},
 		{"not explicit: the grant applies per host", opsExec, fanout(web1, false, three...), true, "ops-exec"},
@@ -157,16 +158,7 @@ func TestExplicitFanout(t *testing.T) {
 			fanout(web1, true, three...), true, "s"},
 		{"shadowed fanout", `{name: s, effect: allow, tools: [sentinel_exec], when: '[true].exists(fanout, fanout) && args.cmd == "uptime"'}`,
 			fanout(web1, true, three...), false, policy.DefaultRule},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := mustParse(t, "rules: ["+tt.rules+"]")
-			d := p.DecideFor(alice, "sentinel_exec", maps.Clone(uptime), tt.target)
-			if d.Allow != tt.allow || d.Rule != tt.rule {
-				t.Fatalf("DecideFor = %+v, want allow=%v rule=%q", d, tt.allow, tt.rule)
-			}
-		})
-	}
+	})
 	d := mustParse(t, "rules: ["+opsExec+"]").DecideFor(alice, "sentinel_exec", maps.Clone(uptime), fanout(web1, true, three...))
 	for _, want := range []string{"fan-out of sentinel_exec needs a rule that allows it explicitly", "fanout", "size(hosts)", "docs/fleet.md", `"alice"`} {
 		if !strings.Contains(d.Message, want) {

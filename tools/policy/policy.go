@@ -1,7 +1,8 @@
 // Package policy is the fine-grained authorization layer on top of scopes:
 // an ordered list of allow/deny rules, read from a YAML file (POLICY_FILE),
-// matched on who calls (subject, groups, client) and on what they ask the
-// host to do (the tool and its arguments, in CEL). Scopes say which tool a
+// matched on who calls (subject, groups, client), on what they ask the
+// host to do (the tool and its arguments, in CEL) and on which host
+// (its name and labels, see docs/fleet.md). Scopes say which tool a
 // token may call; the policy says which commands, services and paths, for
 // whom. See docs/policy.md.
 //
@@ -128,7 +129,7 @@ type rule struct {
 	clients       []string
 	groups        []string
 	tools         map[string]bool // nil: every governed tool
-	on            *hostMatch      // nil: every host
+	host          *hostMatch      // nil: every host
 	target        hostRefs        // what when reads of the target
 	prg           cel.Program     // nil: no when
 	partial       cel.Program     // when depends on args or the target: evaluated with them unknown
@@ -137,7 +138,8 @@ type rule struct {
 // Parse compiles a policy document. Every problem is an error naming the
 // rule: unknown keys, a tool that does not exist, a CEL expression that
 // does not compile, is not boolean, or reads an argument that a tool the
-// rule applies to does not have.
+// rule applies to does not have, an empty or malformed hosts: or
+// host_labels: entry.
 func Parse(data []byte, tools []Tool) (*Policy, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -227,11 +229,11 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 	default:
 		return nil, refs{}, fmt.Errorf("effect must be allow or deny, got %q", fr.Effect)
 	}
-	on, err := compileHostMatch(fr.Hosts, fr.HostLabels)
+	host, err := compileHostMatch(fr.Hosts, fr.HostLabels)
 	if err != nil {
 		return nil, refs{}, err
 	}
-	r.on = on
+	r.host = host
 	applies := names
 	if len(fr.Tools) > 0 {
 		r.tools = map[string]bool{}
