@@ -30,6 +30,10 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("client_id", cel.StringType),
 		cel.Variable("scopes", list),
 		cel.Variable("groups", list),
+		cel.Variable("host", str),
+		cel.Variable("host_labels", cel.MapType(str, str)),
+		cel.Variable("fanout", cel.BoolType),
+		cel.Variable("hosts", list),
 		ext.Strings(),
 		cel.Function("under",
 			cel.MemberOverload("string_under_string", []*cel.Type{str, str}, cel.BoolType,
@@ -200,6 +204,9 @@ type activation struct {
 	tool   string
 	args   map[string]any // nil: unknown (tools/list)
 	groups []string
+	// host is the target, set only when a rule for the tool reads one of
+	// its variables: the struct stays in the size class it had before hosts.
+	host *hostVars // nil: unknown (tools/list without a host)
 
 	claimsV, argsV, scopesV, groupsV ref.Val
 }
@@ -245,6 +252,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			a.groupsV = types.NewStringList(types.DefaultTypeAdapter, a.groups)
 		}
 		return a.groupsV, true
+	}
+	if a.host != nil {
+		return a.host.resolve(name)
 	}
 	return nil, false
 }

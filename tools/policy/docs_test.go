@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -14,7 +15,7 @@ import (
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
 
-// docExample is one ```yaml block of docs/policy.md, as written there.
+// docExample is one ```yaml block of a page in docs/, as written there.
 type docExample struct {
 	text  string
 	rules []struct {
@@ -28,15 +29,19 @@ type docExample struct {
 
 // docExamples extracts every YAML example from docs/policy.md, so the
 // tests below run on exactly what operators copy.
-func docExamples(t *testing.T) []docExample {
+func docExamples(t *testing.T) []docExample { return docExamplesIn(t, "policy.md", 5) }
+
+// docExamplesIn extracts the YAML examples of docs/page, at least least of
+// them (so that a broken fence does not quietly test nothing).
+func docExamplesIn(t *testing.T, page string, least int) []docExample {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/policy.md")
+	b, err := os.ReadFile("../../docs/" + page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
-	if len(blocks) < 5 {
-		t.Fatalf("found %d yaml examples", len(blocks))
+	if len(blocks) < least {
+		t.Fatalf("%s: found %d yaml examples", page, len(blocks))
 	}
 	out := make([]docExample, len(blocks))
 	for i, m := range blocks {
@@ -66,9 +71,9 @@ func TestDocsExamplesLoad(t *testing.T) {
 }
 
 // callersOf are the callers an example is about: a member of each group
-// it names, each subject, each client, and one caller holding every group
-// and the claims its conditions compare (tid, tier), so that every allow
-// rule in it applies to someone.
+// it names, each subject, each client, and one caller holding every group,
+// the claims its conditions compare (tid, tier) and the scopes they test,
+// so that every allow rule in it applies to someone.
 func callersOf(ex docExample) []*policy.Caller {
 	var groups []string
 	var out []*policy.Caller
@@ -99,7 +104,11 @@ func callersOf(ex docExample) []*policy.Caller {
 		n, _ := strconv.Atoi(m[2])
 		claims[m[1]] = float64(n + 1)
 	}
-	out = append(out, &policy.Caller{Subject: "holds-everything", ClientID: client, Claims: claims},
+	var scopes []string
+	for _, m := range regexp.MustCompile(`"([a-z]+:[a-z_]+)" in scopes`).FindAllStringSubmatch(ex.text, -1) {
+		scopes = append(scopes, m[1])
+	}
+	out = append(out, &policy.Caller{Subject: "holds-everything", ClientID: client, Scopes: scopes, Claims: claims},
 		&policy.Caller{Subject: "stranger", ClientID: "other-client"})
 	return out
 }
@@ -190,27 +199,10 @@ func TestDocsExamplesAttacked(t *testing.T) {
 		if err != nil {
 			t.Fatalf("example %d: %v", i+1, err)
 		}
-		for _, c := range callersOf(ex) {
-			for _, a := range attacks() {
-				decisions++
-				d := p.Decide(c, a.tool, maps.Clone(a.args))
-				if !d.Allow {
-					continue
-				}
-				var grants []string
-				for _, r := range ex.rules {
-					if r.Name == d.Rule {
-						grants = r.UnconstrainedArgs
-					}
-				}
-				if a.via == "" || !slices.Contains(grants, a.via) && !slices.Contains(grants, "*") {
-					t.Errorf("example %d allows %q to %s by rule %q, which does not grant %q explicitly",
-						i+1, a.name, c.Subject, d.Rule, a.via)
-					continue
-				}
-				granted++
-			}
-		}
+		n, g := attackExample(t, fmt.Sprintf("example %d", i+1), ex, func(c *policy.Caller, a attack) policy.Decision {
+			return p.Decide(c, a.tool, maps.Clone(a.args))
+		})
+		decisions, granted = decisions+n, granted+g
 	}
 	t.Logf("%d decisions, %d allowed by an explicit unconstrained_args grant", decisions, granted)
 	if granted == 0 {
@@ -218,18 +210,52 @@ func TestDocsExamplesAttacked(t *testing.T) {
 	}
 }
 
+// attackExample runs every attack as every caller ex names, decided by
+// decide, and reports each one allowed by a rule that does not grant the
+// attack's argument explicitly. It returns how many decisions it made and
+// how many an explicit grant allowed.
+func attackExample(t *testing.T, label string, ex docExample, decide func(*policy.Caller, attack) policy.Decision) (decisions, granted int) {
+	t.Helper()
+	for _, c := range callersOf(ex) {
+		for _, a := range attacks() {
+			decisions++
+			d := decide(c, a)
+			if !d.Allow {
+				continue
+			}
+			var grants []string
+			for _, r := range ex.rules {
+				if r.Name == d.Rule {
+					grants = r.UnconstrainedArgs
+				}
+			}
+			if a.via == "" || !slices.Contains(grants, a.via) && !slices.Contains(grants, "*") {
+				t.Errorf("%s allows %q to %s by rule %q, which does not grant %q explicitly",
+					label, a.name, c.Subject, d.Rule, a.via)
+				continue
+			}
+			granted++
+		}
+	}
+	return decisions, granted
+}
+
+// exampleWith loads the example among examples that has a rule called name.
+func exampleWith(t *testing.T, examples []docExample, name string) *policy.Policy {
+	t.Helper()
+	for _, ex := range examples {
+		if regexp.MustCompile(`name: ` + name + `\b`).MatchString(ex.text) {
+			return mustParse(t, ex.text)
+		}
+	}
+	t.Fatalf("no example with rule %s", name)
+	return nil
+}
+
 // TestDocsExamplesDecide checks what the worked examples claim.
 func TestDocsExamplesDecide(t *testing.T) {
 	examples := docExamples(t)
-	find := func(name string) *policy.Policy {
-		for _, ex := range examples {
-			if regexp.MustCompile(`name: ` + name + `\b`).MatchString(ex.text) {
-				return mustParse(t, ex.text)
-			}
-		}
-		t.Fatalf("no example with rule %s", name)
-		return nil
-	}
+	find := func(name string) *policy.Policy { return exampleWith(t, examples, name) }
 	auditor := &policy.Caller{Subject: "a", Claims: map[string]any{"groups": []any{"auditor"}}}
 	web := &policy.Caller{Subject: "w", Claims: map[string]any{"groups": []any{"web-ops"}}}
 	admin := &policy.Caller{Subject: "x", Claims: map[string]any{"groups": []any{"sentinelx-admins"}}}

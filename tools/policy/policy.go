@@ -1,7 +1,8 @@
 // Package policy is the fine-grained authorization layer on top of scopes:
 // an ordered list of allow/deny rules, read from a YAML file (POLICY_FILE),
-// matched on who calls (subject, groups, client) and on what they ask the
-// host to do (the tool and its arguments, in CEL). Scopes say which tool a
+// matched on who calls (subject, groups, client), on what they ask the
+// host to do (the tool and its arguments, in CEL) and on which host
+// (its name and labels, see docs/fleet.md). Scopes say which tool a
 // token may call; the policy says which commands, services and paths, for
 // whom. See docs/policy.md.
 //
@@ -90,7 +91,11 @@ type fileRule struct {
 	Clients     []string `yaml:"clients"`
 	Groups      []string `yaml:"groups"`
 	Tools       []string `yaml:"tools"` // names or path.Match globs
-	When        string   `yaml:"when"`  // CEL, must be bool
+	// Hosts and HostLabels limit the rule to some hosts of the registry
+	// (names or globs; every label must match, its value may be a glob).
+	Hosts      []string          `yaml:"hosts"`
+	HostLabels map[string]string `yaml:"host_labels"`
+	When       string            `yaml:"when"` // CEL, must be bool
 	// UnconstrainedArgs are guarded arguments (Tool.Guarded) an allow rule
 	// grants with any value, on purpose; "*" names all of them.
 	UnconstrainedArgs []string `yaml:"unconstrained_args"`
@@ -112,6 +117,9 @@ type Policy struct {
 	// ints lists, per tool, its integer arguments (JSON numbers arrive as
 	// float64 and are made int64 so rules compare them with int literals).
 	ints map[string][]string
+	// targetCEL marks the tools with a rule whose when reads the target
+	// (host, host_labels, fanout, hosts): only their decisions convert it.
+	targetCEL map[string]bool
 }
 
 type rule struct {
@@ -121,14 +129,17 @@ type rule struct {
 	clients       []string
 	groups        []string
 	tools         map[string]bool // nil: every governed tool
+	host          *hostMatch      // nil: every host
+	target        hostRefs        // what when reads of the target
 	prg           cel.Program     // nil: no when
-	partial       cel.Program     // when depends on args: evaluated with args unknown
+	partial       cel.Program     // when depends on args or the target: evaluated with them unknown
 }
 
 // Parse compiles a policy document. Every problem is an error naming the
 // rule: unknown keys, a tool that does not exist, a CEL expression that
 // does not compile, is not boolean, or reads an argument that a tool the
-// rule applies to does not have.
+// rule applies to does not have, an empty or malformed hosts: or
+// host_labels: entry.
 func Parse(data []byte, tools []Tool) (*Policy, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -180,7 +191,7 @@ func Parse(data []byte, tools []Tool) (*Policy, error) {
 		seen[r.name] = true
 		p.rules = append(p.rules, r)
 	}
-	p.fill, p.byTool, p.ints = map[string][]string{}, map[string][]*rule{}, map[string][]string{}
+	p.fill, p.byTool, p.ints, p.targetCEL = map[string][]string{}, map[string][]*rule{}, map[string][]string{}, map[string]bool{}
 	for _, t := range tools {
 		for a, typ := range t.Args {
 			if whole || read[a] {
@@ -193,6 +204,7 @@ func Parse(data []byte, tools []Tool) (*Policy, error) {
 		for _, r := range p.rules {
 			if r.tools == nil || r.tools[t.Name] {
 				p.byTool[t.Name] = append(p.byTool[t.Name], r)
+				p.targetCEL[t.Name] = p.targetCEL[t.Name] || r.target.any
 			}
 		}
 	}
@@ -217,6 +229,11 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 	default:
 		return nil, refs{}, fmt.Errorf("effect must be allow or deny, got %q", fr.Effect)
 	}
+	host, err := compileHostMatch(fr.Hosts, fr.HostLabels)
+	if err != nil {
+		return nil, refs{}, err
+	}
+	r.host = host
 	applies := names
 	if len(fr.Tools) > 0 {
 		r.tools = map[string]bool{}
@@ -279,7 +296,8 @@ func (p *Policy) compileRule(env *cel.Env, fr fileRule, names []string) (*rule, 
 		return nil, refs{}, fmt.Errorf("when: %w", err)
 	}
 	r.prg = prg
-	if ar.any {
+	r.target = targetRefs(ast)
+	if ar.any || r.target.any {
 		if r.partial, err = env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(celCostLimit)); err != nil {
 			return nil, refs{}, fmt.Errorf("when: %w", err)
 		}
@@ -334,109 +352,6 @@ func (p *Policy) Rules() int { return len(p.rules) }
 // Governs reports whether tool is subject to the policy. Public tools
 // (ping) are not: they never reach the agent.
 func (p *Policy) Governs(tool string) bool { _, ok := p.tools[tool]; return ok }
-
-// Decide runs the rules in order for a call of tool with args (the call's
-// arguments as JSON-decoded values; normalised in place, see docs/policy.md)
-// and returns the first matching rule's effect, or a default denial. A rule
-// whose expression fails to evaluate denies the call (fail closed) and the
-// message says why.
-func (p *Policy) Decide(c *Caller, tool string, args map[string]any) Decision {
-	t, ok := p.tools[tool]
-	if !ok {
-		return Decision{Allow: true}
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	if d := normalize(t, p.fill[tool], p.ints[tool], args, p.relativePaths); d != nil {
-		return *d
-	}
-	act := p.activation(c, tool, args)
-	for _, r := range p.byTool[tool] {
-		if !r.matches(c, act.groups) {
-			continue
-		}
-		if r.prg != nil {
-			out, _, err := r.prg.Eval(act)
-			if err != nil {
-				return Decision{Rule: r.name, Message: fmt.Sprintf("policy rule %q could not be evaluated (%v); denied", r.name, err)}
-			}
-			if b, _ := out.Value().(bool); !b {
-				continue
-			}
-		}
-		if r.allow {
-			return Decision{Allow: true, Rule: r.name}
-		}
-		msg := fmt.Sprintf("denied by policy rule %q", r.name)
-		if r.message != "" {
-			msg += ": " + r.message
-		}
-		return Decision{Rule: r.name, Message: msg}
-	}
-	who := c.Subject
-	if who == "" {
-		who = "anonymous"
-	}
-	return Decision{Rule: DefaultRule, Message: fmt.Sprintf(
-		"denied by policy (%s): no rule allows %s for %q; ask an administrator", DefaultRule, tool, who)}
-}
-
-// MayCall reports whether some arguments could make a call of tool by c
-// allowed: rules are evaluated with the arguments unknown, a rule that
-// allows for some arguments makes the tool visible, one that denies only for
-// some arguments does not hide it. tools/list uses it.
-func (p *Policy) MayCall(c *Caller, tool string) bool {
-	if !p.Governs(tool) {
-		return true
-	}
-	act := p.activation(c, tool, nil)
-	var partial cel.Activation
-	for _, r := range p.byTool[tool] {
-		if !r.matches(c, act.groups) {
-			continue
-		}
-		if r.prg != nil {
-			prg, in := r.prg, cel.Activation(act)
-			if r.partial != nil {
-				if partial == nil {
-					partial, _ = cel.PartialVars(act, cel.AttributePattern("args"))
-				}
-				prg, in = r.partial, partial
-			}
-			out, _, err := prg.Eval(in)
-			switch {
-			case err != nil:
-				continue
-			case isUnknown(out):
-				if r.allow {
-					return true
-				}
-				continue
-			}
-			if b, _ := out.Value().(bool); !b {
-				continue
-			}
-		}
-		return r.allow
-	}
-	return false
-}
-
-// matches checks the rule's caller conditions; byTool already chose the
-// rules for the tool.
-func (r *rule) matches(c *Caller, groups []string) bool {
-	if len(r.subjects) > 0 && !slices.Contains(r.subjects, c.Subject) {
-		return false
-	}
-	if len(r.clients) > 0 && !slices.Contains(r.clients, c.ClientID) {
-		return false
-	}
-	if len(r.groups) > 0 && !slices.ContainsFunc(r.groups, func(g string) bool { return slices.Contains(groups, g) }) {
-		return false
-	}
-	return true
-}
 
 // groupsOf collects the caller's groups from the configured claims.
 func (p *Policy) groupsOf(claims map[string]any) []string {
