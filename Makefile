@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build install run-dev clean bench release image
+.PHONY: test vet unit e2e build install run-dev clean bench bench-upstream-fix release image
 
 test: vet unit e2e
 
@@ -25,15 +25,25 @@ install: build
 
 # Benchmarks (BENCHMARKS.md); not part of `make test`. Go micro-benchmarks,
 # then the load generator against the built binary: loopback only, every
-# step bounded in requests and time. BENCH_FLAGS passes options to it, e.g.
-# BENCH_FLAGS='-delays 0 -conc 16 -env GOGC=100'.
+# step bounded in requests and time. It starts with the bridge and a bare
+# go-sdk+JWT server (e2e/yardstick) side by side and prints the ratio.
+# BENCH_FLAGS passes options to it, e.g.
+# BENCH_FLAGS='-delays 0 -conc 16 -env GOGC=100', or '-side-by-side-only'.
 BENCH_FLAGS ?=
 # The micro-benchmarks run on one P with GOGC=400, as the pinned binary does
 # (cmd/sentinelx-mcp sets GOGC=400 unless the environment says otherwise).
 bench: build
 	GOGC=400 $(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./middleware ./handlers ./tools ./server
 	$(GO) build -o e2e/.bin/bench ./e2e/bench
-	e2e/.bin/bench -bin ./sentinelx-mcp $(BENCH_FLAGS)
+	$(GO) build -o e2e/.bin/yardstick ./e2e/yardstick
+	e2e/.bin/bench -bin ./sentinelx-mcp -ref e2e/.bin/yardstick $(BENCH_FLAGS)
+
+# The bridge against go-sdk with docs/upstream/go-sdk-unmarshal.patch
+# applied, side by side with the stock build and the bare reference. The
+# patched go-sdk lives in a temporary directory (from the module cache),
+# the build uses a temporary -modfile; the repository is not modified.
+bench-upstream-fix:
+	GO=$(GO) BENCH_FLAGS='$(BENCH_FLAGS)' e2e/bench/upstream-fix.sh
 
 # Release artifacts in dist/: static binaries (linux/amd64, linux/arm64,
 # darwin/amd64, darwin/arm64) stamped with `git describe`, reproducible

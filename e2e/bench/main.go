@@ -20,6 +20,12 @@
 //	go build -o e2e/.bin/bench ./e2e/bench
 //	bench -bin ./sentinelx-mcp [-delays 0,1ms] [-conc 1,16,64] [-duration 3s] [-max 30000]
 //	      [-steady 1000] [-sessions 1000] [-bridge-only] [-accept-json] [-env NAME=value,…]
+//	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN] [-side-by-side-only]
+//
+// First, side by side (sidebyside.go): the bridge and the reference, a bare
+// go-sdk server with JWT auth and one trivial tool (e2e/yardstick -issuer),
+// both pinned to the server CPU, measured -rounds times interleaved, with
+// the load average beside each figure, and the ratio bridge/ref.
 //
 // It prints progress on stderr and a Markdown report on stdout
 // (BENCHMARKS.md).
@@ -57,6 +63,11 @@ type options struct {
 	env      []string
 	skipDir  bool
 	json     bool
+	ref      string
+	patched  string
+	rounds   int
+	refConc  int
+	sbsOnly  bool
 }
 
 func main() {
@@ -73,6 +84,11 @@ func main() {
 	flag.StringVar(&env, "env", "", "extra bridge environment, comma list of NAME=value (e.g. GOGC=200)")
 	flag.BoolVar(&o.skipDir, "bridge-only", false, "skip the direct-to-agent steps")
 	flag.BoolVar(&o.json, "accept-json", false, "send Accept: application/json only (a JSON answer instead of one SSE event)")
+	flag.StringVar(&o.ref, "ref", "e2e/.bin/yardstick", "the reference server's binary (go build ./e2e/yardstick)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the side-by-side step, bridge and reference interleaved (0 skips)")
+	flag.IntVar(&o.refConc, "ref-conc", 16, "concurrency of the side-by-side step")
+	flag.StringVar(&o.patched, "patched", "", "a second bridge binary for the side-by-side step (make bench-upstream-fix)")
+	flag.BoolVar(&o.sbsOnly, "side-by-side-only", false, "run the side-by-side step only")
 	flag.Parse()
 	for _, s := range strings.Split(delays, ",") {
 		if s == "0" {
@@ -143,6 +159,15 @@ func run(ctx context.Context, o options) error {
 
 	rep := &report{}
 	rep.header(o)
+	if o.rounds > 0 {
+		if err := runSideBySide(ctx, o, idp, tmp, rep); err != nil {
+			return err
+		}
+	}
+	if o.sbsOnly {
+		rep.print(os.Stdout)
+		return nil
+	}
 	for _, delay := range o.delays {
 		if err := runDelay(ctx, o, idp, tmp, delay, rep); err != nil {
 			return err

@@ -45,6 +45,7 @@ type report struct {
 	steady   []steadyRow
 	rss      []rssRow
 	sessions *sessionRow
+	sbs      *sideBySide
 }
 
 func (r *report) header(o options) {
@@ -69,6 +70,10 @@ func (r *report) header(o options) {
 		fmt.Sprintf("- per step: at most %d requests or %s, after %d warm-up requests; bridge: stateless, RS256 JWT (one token, so the verified-token cache serves it), RATE_LIMIT=0, default logging to a file", o.max, o.duration, o.warmup),
 	}
 	r.head = append(r.head, "- MCP requests: Accept: "+accept+", MCP-Protocol-Version: 2025-06-18")
+	if o.rounds > 0 {
+		r.head = append(r.head, fmt.Sprintf("- side by side: %d rounds, interleaved; bridge: `tools/call sentinel_state` to a 0 ms agent over HTTP (agent next to the load generator); ref: bare go-sdk stateless server (e2e/yardstick -issuer), auth.RequireBearerToken verifying the RS256 JWT on every call (go-jose, no cache), one trivial tool (`echo`), default GC", o.rounds))
+		r.head = append(r.head, "- load average (/proc/loadavg) includes this run's own server and load generator (up to ~2 while a step runs)")
+	}
 	if len(o.env) > 0 {
 		r.head = append(r.head, "- extra bridge environment: "+strings.Join(o.env, " "))
 	}
@@ -89,6 +94,12 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w, h)
 	}
 	fmt.Fprintln(w)
+	if r.sbs != nil {
+		r.sbs.print(w)
+	}
+	if len(r.rows) == 0 && len(r.rss) == 0 {
+		return
+	}
 	fmt.Fprintln(w, "| agent delay | tool | target | conc | calls | calls/s | p50 | p90 | p99 | p50 bridge/direct | server CPU µs/call | errors |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, x := range r.rows {

@@ -5,8 +5,14 @@
 // must pass every scenario this server passes (DESIGN.md "Authentication and
 // authorization", item 2). It is test support, not part of the product.
 //
+// With -issuer it is also the reference `make bench` measures the bridge
+// against (e2e/bench): go-sdk's auth.RequireBearerToken in front, verifying
+// an RS256 JWT on every request (signature against the issuer's JWKS,
+// fetched once at start; iss, aud, exp) with go-jose, as a bare server
+// would, without a cache.
+//
 //	go build -o e2e/.bin/yardstick ./e2e/yardstick
-//	yardstick -addr 127.0.0.1:0 [-stateless]
+//	yardstick -addr 127.0.0.1:0 [-stateless] [-issuer URL -audience AUD]
 //
 // It prints "yardstick listening on http://HOST:PORT/mcp" once it accepts
 // connections and stops on SIGINT/SIGTERM.
@@ -24,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -41,6 +48,8 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	stateless := flag.Bool("stateless", false, "StreamableHTTPOptions.Stateless (required for the 2026-07-28 revision)")
+	issuer := flag.String("issuer", "", "require an RS256 JWT from this issuer (JWKS from its OIDC discovery document)")
+	audience := flag.String("audience", "", "the audience the JWT must name (with -issuer)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,8 +62,16 @@ func run() error {
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
 		&mcp.StreamableHTTPOptions{Stateless: *stateless})
+	var handler http.Handler = h
+	if *issuer != "" {
+		verify, err := jwtVerifier(*issuer, *audience)
+		if err != nil {
+			return err
+		}
+		handler = auth.RequireBearerToken(verify, nil)(h)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
+	mux.Handle("/mcp", handler)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
