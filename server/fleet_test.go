@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,9 +25,11 @@ const everyScope = "sentinelx:state sentinelx:exec sentinelx:service sentinelx:r
 
 // fleetHost is one host of a test fleet.
 type fleetHost struct {
-	name   string
-	labels map[string]string
-	down   bool // the registry points at a closed port
+	name    string
+	labels  map[string]string
+	down    bool                            // the registry points at a closed port
+	timeout string                          // the registry's timeout for it, if any
+	wrap    func(http.Handler) http.Handler // fakes misbehaviour
 }
 
 // fleetAgent is a sandboxed agent that records every request it gets,
@@ -81,6 +84,10 @@ func startFleet(t *testing.T, hosts []fleetHost, doc string, env map[string]stri
 				t.Fatal(err)
 			}
 			fa.agent = ag
+			var agH http.Handler = ag
+			if h.wrap != nil {
+				agH = h.wrap(ag)
+			}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				line := r.Method + " " + r.URL.Path + " " + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 				fa.mu.Lock()
@@ -89,7 +96,7 @@ func startFleet(t *testing.T, hosts []fleetHost, doc string, env map[string]stri
 					fa.calls = append(fa.calls, line)
 				}
 				fa.mu.Unlock()
-				ag.ServeHTTP(w, r)
+				agH.ServeHTTP(w, r)
 			}))
 			t.Cleanup(func() { srv.Close(); _ = ag.Close() })
 			url = srv.URL
@@ -100,6 +107,9 @@ func startFleet(t *testing.T, hosts []fleetHost, doc string, env map[string]stri
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    token_file: %s\n", h.name, url, tokFile)
+		if h.timeout != "" {
+			fmt.Fprintf(&b, "    timeout: %s\n", h.timeout)
+		}
 		if len(h.labels) > 0 {
 			b.WriteString("    labels:\n")
 			for k, v := range h.labels {
@@ -229,18 +239,19 @@ func TestFleetHostArgument(t *testing.T) {
 		if got := hostEnum(schema); !slices.Equal(got, []string{"db-1", "web-1", "web-2"}) {
 			t.Errorf("%s: host enum %v", name, got)
 		}
-		fan := slices.Contains([]string{"sentinel_state", "sentinel_capabilities", "sentinel_exec", "sentinel_service"}, name)
-		if required(schema, "host") == fan {
-			t.Errorf("%s: host required=%v, want %v", name, !fan, fan)
+		if required(schema, "host") {
+			t.Errorf("%s: host in required (the tool's own check lists the hosts instead)", name)
 		}
 	}
 
 	bound := 10 * time.Second
-	r := f.callTool(t, tok, "sentinel_state", map[string]any{}, bound)
-	if !r.IsError || !strings.Contains(r.text(), "host is required") || !strings.Contains(r.text(), "db-1, web-1, web-2") {
-		t.Errorf("no host: %v %q", r.IsError, r.text())
+	for tool, args := range map[string]map[string]any{"sentinel_state": {}, "sentinel_restart": {"service": "nginx"}} {
+		r := f.callTool(t, tok, tool, args, bound)
+		if !r.IsError || !strings.Contains(r.text(), "host is required") || !strings.Contains(r.text(), "db-1, web-1, web-2") {
+			t.Errorf("%s without host: %v %q", tool, r.IsError, r.text())
+		}
 	}
-	r = f.callTool(t, tok, "sentinel_state", map[string]any{"host": "web-9"}, bound)
+	r := f.callTool(t, tok, "sentinel_state", map[string]any{"host": "web-9"}, bound)
 	if !r.IsError {
 		t.Errorf("unknown host: not an error: %s", r.text())
 	}
@@ -532,5 +543,111 @@ func TestFleetReloadNotifiesSessions(t *testing.T) {
 		if !strings.Contains(string(b), `"db-2"`) || strings.Contains(string(b), `"db-1"`) {
 			t.Errorf("sentinel_restart schema after reload: %s", b)
 		}
+	}
+}
+
+// onCall makes an agent misbehave on tool calls only (probes, which carry
+// no caller headers, get the real agent, so the host is not marked down).
+func onCall(bad http.HandlerFunc) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-SentinelX-Subject") == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			bad(w, r)
+		})
+	}
+}
+
+// TestFleetFanoutFaults: a slow, a 500, a garbage and a resetting host in
+// one fan-out; each says what went wrong and the healthy host is served.
+func TestFleetFanoutFaults(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hosts := []fleetHost{
+		{name: "ok-1"},
+		{name: "slow-1", timeout: "1s", wrap: onCall(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})},
+		{name: "err-1", wrap: onCall(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"detail":"boom"}`, http.StatusInternalServerError)
+		})},
+		{name: "junk-1", wrap: onCall(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("<html>not json"))
+		})},
+		{name: "reset-1", wrap: onCall(func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = c.Close()
+			}
+		})},
+	}
+	f := startFleet(t, hosts, "", nil)
+	tok := f.mint(map[string]any{"sub": "alice", "scope": everyScope})
+	r := f.callTool(t, tok, "sentinel_state", map[string]any{"hosts": []string{"*"}}, 30*time.Second)
+	fr := decodeFan(t, r)
+	want := map[string]string{"ok-1": "ok", "slow-1": "timeout", "err-1": "http", "junk-1": "bad_response", "reset-1": "unreachable"}
+	if got := fr.outcomes(); !maps.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+	for _, res := range fr.Results {
+		if !res.OK && res.Error == "" {
+			t.Errorf("%s: no error text", res.Host)
+		}
+		if strings.Contains(res.Error, "127.0.0.1") {
+			t.Errorf("%s: error names the agent's address: %s", res.Host, res.Error)
+		}
+	}
+	if r.IsError || fr.Summary["ok"] != 1 || fr.Summary["hosts"] != 5 {
+		t.Errorf("summary %v isError %v", fr.Summary, r.IsError)
+	}
+	f.assertNoSecretsLogged()
+}
+
+// TestFleetHostRemovedMidCall: a call in flight when its host leaves the
+// registry finishes on the host it started with; the next call is refused.
+func TestFleetHostRemovedMidCall(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	hosts := []fleetHost{
+		{name: "web-1"},
+		{name: "web-2", wrap: onCall(func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"uptime":"1 day","total_executions":7,"blocked_count":0,"error_count":0}`))
+		})},
+	}
+	f := startFleet(t, hosts, "", nil)
+	tok := f.mint(map[string]any{"sub": "alice", "scope": everyScope})
+	done := make(chan toolResult, 1)
+	go func() { done <- f.callTool(t, tok, "sentinel_state", map[string]any{"host": "web-2"}, 30*time.Second) }()
+	<-entered
+
+	doc, _ := os.ReadFile(f.file)
+	var kept []string
+	for _, block := range strings.Split(string(doc), "\n  - ") {
+		if !strings.Contains(block, "name: web-2") {
+			kept = append(kept, block)
+		}
+	}
+	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web-2 to leave tools/list", func() bool {
+		return len(hostEnum(f.toolsList(t, tok)["sentinel_restart"])) == 1
+	})
+	close(release)
+	if r := <-done; r.IsError || !strings.Contains(string(r.StructuredContent), `"total_executions":7`) {
+		t.Errorf("the call in flight: %v %s", r.IsError, r.text())
+	}
+	r := f.callTool(t, tok, "sentinel_state", map[string]any{"host": "web-2"}, 10*time.Second)
+	// The input schema's enum (the registry's names) refuses it first.
+	if !r.IsError || !strings.Contains(r.text(), "web-2") || !strings.Contains(r.text(), "[web-1]") {
+		t.Errorf("after removal: %v %s", r.IsError, r.text())
 	}
 }

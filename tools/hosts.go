@@ -50,9 +50,11 @@ func (t FanTarget) fanout() bool { return len(t.Hosts) > 0 || t.Selector != "" }
 func targetArgs() []string { return []string{"host", "hosts", "selector"} }
 
 // hostSchema fits an agent-reaching tool's inferred input schema to reg:
-// the host names as an enum, host required with more than one host (except
-// on fan-out tools, where hosts or selector may stand in for it), and the
-// fan-out arguments only when there is more than one host to fan out to.
+// the host names as an enum, and the fan-out arguments only when there is
+// more than one host to fan out to. host is not in the schema's required
+// list even with many hosts: go-sdk would then refuse a call without it
+// with a bare "missing properties" before [Deps.pickHost] can answer with
+// the hosts this caller may use (the description says it is required).
 func hostSchema(s *jsonschema.Schema, reg *fleet.Registry) {
 	hs, ok := s.Properties["host"]
 	if !ok {
@@ -63,18 +65,13 @@ func hostSchema(s *jsonschema.Schema, reg *fleet.Registry) {
 	for i, n := range names {
 		hs.Enum[i] = n
 	}
-	_, fan := s.Properties["hosts"]
 	if reg.Single() {
 		delete(s.Properties, "hosts")
 		delete(s.Properties, "selector")
 		return
 	}
-	if !fan {
-		s.Required = append(s.Required, "host")
-		return
-	}
 	if ps := s.Properties["hosts"]; ps != nil {
-		ps.MinItems, ps.MaxItems = intp(1), intp(max(len(names), 1))
+		ps.MinItems, ps.MaxItems = intp(1), intp(maxHostPatterns)
 		if ps.Items != nil {
 			ps.Items.MinLength, ps.Items.MaxLength = intp(1), intp(253)
 		}
@@ -85,6 +82,10 @@ func hostSchema(s *jsonschema.Schema, reg *fleet.Registry) {
 }
 
 func intp(n int) *int { return &n }
+
+// maxHostPatterns bounds the hosts argument: names or globs, so not tied
+// to the registry's size.
+const maxHostPatterns = 1000
 
 type hostKey struct{}
 

@@ -32,7 +32,7 @@ func writeBanner(w io.Writer, s setup) {
 	p("  Issuer      %s   (auto-approves every sign-in: dev only)\n", s.issuer)
 	p("  Agent       %s\n", s.agent)
 	for _, h := range s.fleet.hosts {
-		p("    %-9s %s   %s\n", h.name, h.Labels(), h.url)
+		p("    %-9s %-22s %s\n", h.name, h.Labels(), h.url)
 	}
 	if s.fleet.policyFile != "" {
 		p("  Policy      %s   (per-host rules: docs/fleet.md)\n", s.fleet.policyFile)
