@@ -39,6 +39,42 @@ type StatusInfo struct {
 	// Policy is the authorization policy's load state; nil without
 	// POLICY_FILE.
 	Policy *PolicyInfo
+	// Hosts is the host registry (AGENTS_FILE); nil with the one agent of
+	// SENTINELX_URL, shown under Upstream as before.
+	Hosts *HostsInfo
+}
+
+// HostsInfo is the load state of AGENTS_FILE and each host's last probe.
+type HostsInfo struct {
+	File        string
+	LoadedAt    time.Time
+	LastError   string
+	LastErrorAt time.Time
+	Hosts       []HostInfo
+}
+
+// HostInfo is one host of the registry as the status page shows it (the
+// page is for operators and answers only the bridge's own Host names).
+type HostInfo struct {
+	Name         string
+	Labels       map[string]string
+	Reachable    bool
+	Down         bool
+	DownSince    time.Time
+	Latency      time.Duration
+	AgentVersion string
+	LastError    string
+	InFlight     int
+}
+
+// LabelList is the labels as "k=v" in key order, for the page.
+func (h HostInfo) LabelList() []string {
+	out := make([]string, 0, len(h.Labels))
+	for k, v := range h.Labels {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // PolicyInfo is the load state of POLICY_FILE.
@@ -124,6 +160,7 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 		BuildTime, Latency                        string
 		UpstreamURL, Issuer, JWKSURI              string
 		ReadOnly, Destructive                     int
+		HostsUp                                   int // reachable hosts, with AGENTS_FILE
 		PolicyAge, PolicyLoadedAt, PolicyErrorAt  string
 		// RootAudienceMissing: the root PRM names a resource the audience
 		// check refuses, so a client that signs in through it gets a token
@@ -158,6 +195,13 @@ func statusPage(provide func(ctx context.Context) StatusInfo, now func() time.Ti
 		if p := st.Policy; p != nil {
 			v.PolicyAge, v.PolicyLoadedAt = humanDuration(t.Sub(p.LoadedAt)), stamp(p.LoadedAt)
 			v.PolicyErrorAt = stamp(p.LastErrorAt)
+		}
+		if st.Hosts != nil {
+			for _, h := range st.Hosts.Hosts {
+				if h.Reachable {
+					v.HostsUp++
+				}
+			}
 		}
 		for _, tl := range st.Tools {
 			if tl.ReadOnly {

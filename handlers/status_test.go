@@ -68,6 +68,17 @@ func degradedStatus() StatusInfo {
 	}
 }
 
+// fleetStatus is a bridge with AGENTS_FILE: one host up, one down.
+func fleetStatus() StatusInfo {
+	st := healthyStatus()
+	st.Upstream = UpstreamInfo{}
+	st.Hosts = &HostsInfo{File: "/etc/sentinelx-mcp/agents.yaml", LoadedAt: testNow.Add(-time.Hour), Hosts: []HostInfo{
+		{Name: "web-1", Labels: map[string]string{"role": "web", "env": "prod"}, Reachable: true, Latency: 1200 * time.Microsecond, AgentVersion: "0.3.5"},
+		{Name: "web-3", Labels: map[string]string{"role": "web"}, Down: true, DownSince: testNow.Add(-time.Minute), LastError: "connection refused"},
+	}}
+	return st
+}
+
 func statusHandler(st StatusInfo) http.Handler {
 	return statusPage(func(context.Context) StatusInfo { return st }, fixedClock)
 }
@@ -88,6 +99,9 @@ func TestStatusPageGolden(t *testing.T) {
 			[]string{`id="audience-warning"`, "Audience check is OFF", `id="upstream-warning"`, `id="keys-warning"`,
 				"connection refused", "HTTP 503", "stateful", "not stamped", "42s"},
 			[]string{`href="/metrics"`}},
+		{"fleet", fleetStatus(), "status_fleet.html",
+			[]string{`id="h-hosts"`, "<code>web-1</code>", "<code>role=web</code>", ">down<", "connection refused", "0.3.5", "2 hosts"},
+			[]string{`id="h-upstream"`, `id="upstream-warning"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,14 @@ type Config struct {
 	Port          int    `env:"MCP_PORT" envDefault:"8098" help:"TCP port the MCP endpoint listens on"`
 	Host          string `env:"MCP_HOST" envDefault:"127.0.0.1" help:"address to bind; keep loopback behind a reverse proxy"`
 	UpstreamURL   string `env:"SENTINELX_URL" envDefault:"http://127.0.0.1:8091" help:"base URL of the SentinelX Core agent"`
-	UpstreamToken string `env:"SENTINELX_TOKEN" help:"the agent's static bearer token (alias SENTINEL_TOKEN); required"`
+	UpstreamToken string `env:"SENTINELX_TOKEN" help:"the agent's static bearer token (alias SENTINEL_TOKEN); required without AGENTS_FILE"`
+
+	AgentsFile         string   `env:"AGENTS_FILE" help:"YAML registry of many agents (name, url, token_file/token_env, labels, timeout; docs/fleet.md); reloaded on SIGHUP and on change. Empty = the one agent of SENTINELX_URL"`
+	FanoutConcurrency  int      `env:"FANOUT_CONCURRENCY" envDefault:"8" help:"hosts one fan-out call (hosts/selector) works on at once"`
+	ReadyMinHosts      int      `env:"READY_MIN_HOSTS" envDefault:"1" help:"with AGENTS_FILE, /readyz is ready when at least this many hosts are reachable"`
+	AgentMaxPerHost    int      `env:"UPSTREAM_MAX_CONCURRENCY_PER_HOST" envDefault:"8" help:"with AGENTS_FILE, calls in flight at once to one agent; further calls wait for a slot"`
+	AgentProbeInterval Duration `env:"AGENT_PROBE_INTERVAL" envDefault:"15s" help:"with AGENTS_FILE, how often each agent is probed; a down agent is retried sooner, with backoff"`
+	AgentDownAfter     int      `env:"AGENT_DOWN_AFTER" envDefault:"3" help:"with AGENTS_FILE, failed connections in a row that mark an agent down (calls to it then fail at once until a probe succeeds)"`
 
 	Issuer           string   `env:"OIDC_ISSUER" help:"issuer of the access tokens, compared exactly (trailing slash tolerated); required"`
 	JWKSURI          string   `env:"OIDC_JWKS_URI" help:"JWKS URL; empty = discovered from OIDC_ISSUER"`
@@ -202,7 +209,7 @@ func (c Config) validate() error {
 	if err := checkURL(c.UpstreamURL, false); err != "" {
 		return &ConfigError{"SENTINELX_URL", err}
 	}
-	if c.UpstreamToken == "" {
+	if c.UpstreamToken == "" && c.AgentsFile == "" {
 		return &ConfigError{"SENTINELX_TOKEN", "required: the SentinelX Core agent's bearer token (SENTINEL_TOKEN is accepted too)"}
 	}
 	if c.Issuer == "" {
@@ -252,6 +259,23 @@ func (c Config) validate() error {
 	}
 	if c.UpstreamMaxPerSubject < 1 {
 		return &ConfigError{"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT", "want a whole number of at least 1"}
+	}
+	for _, v := range []struct {
+		name string
+		val  int
+	}{
+		{"FANOUT_CONCURRENCY", c.FanoutConcurrency}, {"UPSTREAM_MAX_CONCURRENCY_PER_HOST", c.AgentMaxPerHost},
+		{"AGENT_DOWN_AFTER", c.AgentDownAfter},
+	} {
+		if v.val < 1 {
+			return &ConfigError{v.name, "want a whole number of at least 1"}
+		}
+	}
+	if c.ReadyMinHosts < 0 {
+		return &ConfigError{"READY_MIN_HOSTS", "want a whole number, 0 or more"}
+	}
+	if c.FanoutConcurrency > 256 {
+		return &ConfigError{"FANOUT_CONCURRENCY", "want at most 256"}
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}

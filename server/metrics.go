@@ -1,6 +1,7 @@
 package server
 
 import (
+	dto "github.com/prometheus/client_model/go"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -31,6 +32,7 @@ type Metrics struct {
 	keyFetches    *prometheus.CounterVec
 	rateLimited   prometheus.Counter
 	agentInFlight prometheus.Gauge
+	hostCalls     *prometheus.CounterVec // AGENTS_FILE only; host labels come from the registry
 }
 
 // NewMetrics builds the collectors and registers them, with the Go runtime
@@ -76,6 +78,10 @@ func NewMetrics(version string) *Metrics {
 			Name: "sentinelx_upstream_in_flight",
 			Help: "Agent calls holding one of the UPSTREAM_MAX_CONCURRENCY slots.",
 		}),
+		hostCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sentinelx_host_calls_total",
+			Help: "With AGENTS_FILE: agent-reaching tool calls (each host of a fan-out counted once), by registry host and outcome.",
+		}, []string{"host", "outcome"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "sentinelx_build_info",
@@ -84,7 +90,7 @@ func NewMetrics(version string) *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.requests, m.inFlight, m.toolCalls, m.toolDuration, m.upstream,
-		m.verifications, m.keyFetches, m.rateLimited, m.agentInFlight, build,
+		m.verifications, m.keyFetches, m.rateLimited, m.agentInFlight, m.hostCalls, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -180,4 +186,43 @@ func (m *Metrics) UpstreamSlot() (done func()) {
 	}
 	m.agentInFlight.Inc()
 	return m.agentInFlight.Dec
+}
+
+// HostCall records one agent-reaching call on a multi-host registry. host
+// is a registry name, never caller input, so the label set is bounded by
+// AGENTS_FILE.
+func (m *Metrics) HostCall(host, outcome string, _ time.Duration) {
+	if m == nil {
+		return
+	}
+	m.hostCalls.WithLabelValues(host, outcome).Inc()
+}
+
+// KeepHosts drops the per-host series of hosts no longer in the registry,
+// so a reload that removes hosts does not keep their series forever.
+func (m *Metrics) KeepHosts(names []string) {
+	if m == nil {
+		return
+	}
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.hostCalls.Collect(ch); close(ch) }()
+	var gone []string
+	for mt := range ch {
+		var pb dto.Metric
+		if mt.Write(&pb) != nil {
+			continue
+		}
+		for _, lp := range pb.GetLabel() {
+			if lp.GetName() == "host" && !keep[lp.GetValue()] {
+				gone = append(gone, lp.GetValue())
+			}
+		}
+	}
+	for _, h := range gone {
+		m.hostCalls.DeletePartialMatch(prometheus.Labels{"host": h})
+	}
 }

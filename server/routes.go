@@ -94,6 +94,9 @@ func (a *app) routes() http.Handler {
 		{Name: "upstream", Run: a.checkUpstream},
 		{Name: "token_keys", Run: a.checkKeys},
 	}
+	if a.cfg.AgentsFile != "" {
+		checks[0] = handlers.Check{Name: "hosts", Run: a.checkHosts}
+	}
 	if a.policy != nil {
 		checks = append(checks, handlers.Check{Name: "policy", Run: a.checkPolicy})
 	}

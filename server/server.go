@@ -23,6 +23,7 @@ import (
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
+	"github.com/pensados/sentinelx-mcp/upstream/fleet"
 )
 
 // Deps are the collaborators [New] does not build from Config.
@@ -60,6 +61,7 @@ type app struct {
 	table    *tools.Table
 	verifier *oidcverify.Verifier
 	up       *upstream.Client
+	hosts    *fleet.Store // AGENTS_FILE, or the one agent of up
 	mcp      *mcp.Server
 	prm      *oauthex.ProtectedResourceMetadata // path form: resource = MCP URL
 	rootPRM  *oauthex.ProtectedResourceMetadata // root form: resource = base URL
@@ -154,11 +156,16 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 	if audit == nil {
 		audit = a.log.With("log", "audit")
 	}
-	if err := a.openPolicy(ctx, d.PolicyPoll, d.Reload); err != nil {
+	reloads := splitReload(ctx, d.Reload, 2)
+	if err := a.openPolicy(ctx, d.PolicyPoll, reloads[0]); err != nil {
+		return nil, err
+	}
+	if err := a.openHosts(ctx, d.PolicyPoll, reloads[1]); err != nil {
 		return nil, err
 	}
 	td := tools.Deps{
-		Upstream: a.up, Audit: audit, Version: d.Version,
+		Upstream: a.up, Hosts: a.hosts, FanoutConcurrency: cfg.FanoutConcurrency,
+		Audit: audit, Version: d.Version,
 		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
 		Slots:         tools.NewConcurrency(cfg.UpstreamMaxConcurrency, cfg.UpstreamMaxPerSubject),
 		SlotWait:      time.Duration(cfg.UpstreamTimeout),
@@ -284,10 +291,13 @@ func (a *app) allowedHosts() []string {
 func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	lat, err := a.probe.Probe(ctx)
-	up := handlers.UpstreamInfo{URL: a.cfg.UpstreamURL, Reachable: err == nil, Latency: lat}
-	if err != nil {
-		up.Error = err.Error()
+	var up handlers.UpstreamInfo
+	if a.cfg.AgentsFile == "" { // with AGENTS_FILE the hosts table shows the probes' results
+		lat, err := a.probe.Probe(ctx)
+		up = handlers.UpstreamInfo{URL: a.cfg.UpstreamURL, Reachable: err == nil, Latency: lat}
+		if err != nil {
+			up.Error = err.Error()
+		}
 	}
 	st := a.verifier.Status()
 	info := handlers.StatusInfo{
@@ -311,6 +321,7 @@ func (a *app) statusInfo(ctx context.Context) handlers.StatusInfo {
 		info.MetricsPath = "/metrics"
 	}
 	info.FilterTools = a.cfg.FilterTools
+	info.Hosts = a.hostsInfo()
 	if a.policy != nil {
 		ps := a.policy.Status()
 		info.Policy = &handlers.PolicyInfo{

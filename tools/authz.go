@@ -22,8 +22,8 @@ func (e *policyDenied) Error() string { return e.msg }
 // checkPolicy checks a call against the policy in force, if any, and
 // returns the deciding rule. Public tools are outside the policy: they never
 // reach the agent.
-func checkPolicy[In any](d *Deps, spec Spec, who caller, in In) (rule string, err error) {
-	if d.Policy == nil || spec.Scope == "" {
+func checkPolicy[In any](d *Deps, spec Spec, who caller, in In, t policy.Target) (rule string, err error) {
+	if d.Policy == nil || spec.Scope == "" || spec.Local {
 		return "", nil
 	}
 	p := d.Policy()
@@ -34,7 +34,7 @@ func checkPolicy[In any](d *Deps, spec Spec, who caller, in In) (rule string, er
 	if err != nil {
 		return policy.DefaultRule, &policyDenied{policy.DefaultRule, "denied by policy: the arguments could not be read: " + err.Error()}
 	}
-	dec := p.Decide(who.policyCaller(), spec.Name, args)
+	dec := p.DecideFor(who.policyCaller(), spec.Name, args, t)
 	if !dec.Allow {
 		return dec.Rule, &policyDenied{dec.Rule, dec.Message}
 	}
@@ -52,6 +52,9 @@ func argsMap(in any) (map[string]any, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
+	for _, k := range targetArgs() {
+		delete(m, k)
+	}
 	return m, nil
 }
 
@@ -64,6 +67,9 @@ func (c caller) policyCaller() *policy.Caller {
 func argTypes(s *jsonschema.Schema) map[string]string {
 	out := make(map[string]string, len(s.Properties))
 	for name, ps := range s.Properties {
+		if slices.Contains(targetArgs(), name) {
+			continue
+		}
 		typ := ps.Type
 		for _, t := range ps.Types {
 			if typ == "" && t != "null" {
@@ -104,7 +110,7 @@ func policyTools(tools []tool) []policy.Tool {
 	var out []policy.Tool
 	guarded := guardedArgs()
 	for _, tl := range tools {
-		if tl.Scope != "" {
+		if tl.Scope != "" && !tl.Local {
 			out = append(out, policy.Tool{Name: tl.Name, Args: tl.args, Guarded: guarded[tl.Name]})
 		}
 	}

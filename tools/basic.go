@@ -10,6 +10,13 @@ import (
 
 type noInput struct{}
 
+// fanInput is the input of the read-only tools that take no arguments but
+// the host(s).
+type fanInput struct{ FanTarget }
+
+// hostInput is the input of a tool that takes no arguments but the host.
+type hostInput struct{ Target }
+
 func pingTool() tool {
 	return newTool(Spec{
 		Name:        "ping",
@@ -41,9 +48,9 @@ func stateTool() tool {
 		Description: "Read the SentinelX Core agent's runtime state: uptime, the last command run with its output (first 200 characters) and status (ok, blocked or error), and counters of executions, blocked and failed calls. Read-only.",
 		ReadOnly:    true,
 	}, nil, outputSchema[upstream.State](), nil,
-		func(d *Deps) callFunc[noInput] {
-			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				return agentJSON(d.Upstream.State(ctx))
+		func(d *Deps) callFunc[fanInput] {
+			return func(ctx context.Context, _ fanInput) (json.RawMessage, error) {
+				return agentJSON(d.agent(ctx).State(ctx))
 			}
 		})
 }
@@ -56,9 +63,9 @@ func capabilitiesTool() tool {
 		Description: "Describe what the agent allows: allowed_commands (prefixes for sentinel_exec), service_actions (services and their actions), upload and edit limits, script interpreters, well-known locations and diagnostic playbooks. Call it before sentinel_exec or sentinel_service. Read-only.",
 		ReadOnly:    true,
 	}, nil, nil, nil,
-		func(d *Deps) callFunc[noInput] {
-			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				return agentJSON(d.Upstream.Capabilities(ctx))
+		func(d *Deps) callFunc[fanInput] {
+			return func(ctx context.Context, _ fanInput) (json.RawMessage, error) {
+				return agentJSON(d.agent(ctx).Capabilities(ctx))
 			}
 		})
 }
@@ -71,9 +78,9 @@ func helpTool() tool {
 		Description: "The agent's embedded help texts (safe_edit, upload, edit, script), as {help: {…}}. Read-only.",
 		ReadOnly:    true,
 	}, nil, nil, nil,
-		func(d *Deps) callFunc[noInput] {
-			return func(ctx context.Context, _ noInput) (json.RawMessage, error) {
-				c, err := d.Upstream.Capabilities(ctx)
+		func(d *Deps) callFunc[hostInput] {
+			return func(ctx context.Context, _ hostInput) (json.RawMessage, error) {
+				c, err := d.agent(ctx).Capabilities(ctx)
 				if err != nil {
 					return nil, err
 				}

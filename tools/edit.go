@@ -52,6 +52,7 @@ type editInput struct {
 	Old     *string `json:"old,omitempty" jsonschema:"Literal text to find (mode=replace)."`
 	NewText *string `json:"new_text,omitempty" jsonschema:"Replacement or new content (every mode)."`
 	editOptions
+	Target
 }
 
 func checkEdit(path, mode string, count int) error {
@@ -85,13 +86,15 @@ func runEdit(ctx context.Context, d *Deps, in editInput) (json.RawMessage, error
 	if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
 		return nil, err
 	}
-	return agentJSON(d.Upstream.Edit(ctx, upstream.EditRequest{
+	return agentJSON(d.agent(ctx).Edit(ctx, upstream.EditRequest{
 		Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode),
 		Old: in.Old, NewText: in.NewText, EditOptions: in.upstream(),
 	}))
 }
 
-type editUploadInitInput struct{}
+// editUploadInitInput has no arguments of its own: the upload is opened on
+// the host named, and its id is bound to that host.
+type editUploadInitInput struct{ Target }
 
 func editUploadInitTool() tool {
 	return newTool(Spec{
@@ -105,7 +108,11 @@ func editUploadInitTool() tool {
 
 // runEditUploadInit opens the agent-side upload; the tool takes no input.
 func runEditUploadInit(ctx context.Context, d *Deps, _ editUploadInitInput) (json.RawMessage, error) {
-	return agentJSON(d.Upstream.EditUploadInit(ctx))
+	r, err := d.agent(ctx).EditUploadInit(ctx)
+	if err == nil {
+		d.chunks().started(r.UploadID, hostName(ctx))
+	}
+	return agentJSON(r, err)
 }
 
 type editUploadFileInput struct {
@@ -114,6 +121,7 @@ type editUploadFileInput struct {
 	ContentBase64 string `json:"content_base64,omitempty" jsonschema:"The text, base64-encoded. Give this or input_file."`
 	InputFile     string `json:"input_file,omitempty" jsonschema:"A file on the bridge host to send instead, inside the directory the operator allowed (EDIT_UPLOAD_LOCAL_DIR)."`
 	Filename      string `json:"filename,omitempty" jsonschema:"Name recorded for the part (default <role>.bin)."`
+	Target
 }
 
 func editUploadFileTool() tool {
@@ -141,6 +149,9 @@ func runEditUploadFile(ctx context.Context, d *Deps, in editUploadFileInput) (js
 	case (in.ContentBase64 == "") == (in.InputFile == ""):
 		return nil, inputError("provide exactly one of: content_base64 or input_file")
 	}
+	if err := d.chunks().sameHost(id, hostName(ctx), "sentinel_edit_upload_file"); err != nil {
+		return nil, err
+	}
 	var content []byte
 	name := in.Filename
 	if in.ContentBase64 != "" {
@@ -159,7 +170,7 @@ func runEditUploadFile(ctx context.Context, d *Deps, in editUploadFileInput) (js
 			name = base
 		}
 	}
-	return agentJSON(d.Upstream.EditUploadFile(ctx, upstream.EditUploadFileRequest{
+	return agentJSON(d.agent(ctx).EditUploadFile(ctx, upstream.EditUploadFileRequest{
 		UploadID: id, Role: in.Role, Filename: name, Content: content,
 	}))
 }
@@ -169,6 +180,7 @@ type editUploadCompleteInput struct {
 	Path     string `json:"path" jsonschema:"The file to edit on the host (absolute path)."`
 	Mode     string `json:"mode" jsonschema:"As in sentinel_edit; the uploaded new (and old) texts take the place of new_text and old."`
 	editOptions
+	Target
 }
 
 func editUploadCompleteTool() tool {
@@ -193,9 +205,16 @@ func runEditUploadComplete(ctx context.Context, d *Deps, in editUploadCompleteIn
 	if err := checkEdit(in.Path, in.Mode, in.Count); err != nil {
 		return nil, err
 	}
-	return agentJSON(d.Upstream.EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
+	if err := d.chunks().sameHost(id, hostName(ctx), "sentinel_edit_upload_complete"); err != nil {
+		return nil, err
+	}
+	r, err := d.agent(ctx).EditUploadComplete(ctx, upstream.EditUploadCompleteRequest{
 		UploadID: id, Path: strings.TrimSpace(in.Path), Mode: strings.TrimSpace(in.Mode), EditOptions: in.upstream(),
-	}))
+	})
+	if err == nil {
+		d.chunks().done(id)
+	}
+	return agentJSON(r, err)
 }
 
 func lenPtr(s *string) int {

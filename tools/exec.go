@@ -10,6 +10,7 @@ import (
 
 type execInput struct {
 	Cmd string `json:"cmd" jsonschema:"The command line to run, e.g. 'uptime' or 'df -h'. It must start with one of the agent's allowed commands (see sentinel_capabilities: allowed_commands)."`
+	FanTarget
 }
 
 func execTool() tool {
@@ -23,18 +24,23 @@ func execTool() tool {
 		withDeps(runExec))
 }
 
+// explicitFanout: running a command on many hosts at once needs a rule
+// that allows exactly that.
+func (execInput) explicitFanout() bool { return true }
+
 // runExec trims cmd (the agent matches its allowlist on the untrimmed string) and runs it.
 func runExec(ctx context.Context, d *Deps, in execInput) (json.RawMessage, error) {
 	cmd := strings.TrimSpace(in.Cmd)
 	if cmd == "" {
 		return nil, inputError("cmd is required")
 	}
-	return agentJSON(d.Upstream.Exec(ctx, upstream.ExecRequest{Cmd: cmd}))
+	return agentJSON(d.agent(ctx).Exec(ctx, upstream.ExecRequest{Cmd: cmd}))
 }
 
 type serviceInput struct {
 	Service string `json:"service" jsonschema:"A service registered with the agent: sentinelx, nginx or docker (see sentinel_capabilities: service_actions)."`
 	Action  string `json:"action" jsonschema:"What to do. Each service allows a subset (nginx also has validate = nginx -t)."`
+	FanTarget
 }
 
 func serviceTool() tool {
@@ -51,6 +57,10 @@ func serviceTool() tool {
 		withDeps(runService))
 }
 
+// explicitFanout: only status is harmless on many hosts at once; any other
+// action needs a rule that allows the fan-out.
+func (in serviceInput) explicitFanout() bool { return strings.TrimSpace(in.Action) != "status" }
+
 // runService requires both service and action, so the model gets a field-named error instead of the agent's 422.
 func runService(ctx context.Context, d *Deps, in serviceInput) (json.RawMessage, error) {
 	svc, action := strings.TrimSpace(in.Service), strings.TrimSpace(in.Action)
@@ -60,11 +70,12 @@ func runService(ctx context.Context, d *Deps, in serviceInput) (json.RawMessage,
 	if action == "" {
 		return nil, inputError("action is required")
 	}
-	return agentJSON(d.Upstream.Service(ctx, upstream.ServiceRequest{Service: svc, Action: action}))
+	return agentJSON(d.agent(ctx).Service(ctx, upstream.ServiceRequest{Service: svc, Action: action}))
 }
 
 type restartInput struct {
 	Service string `json:"service" jsonschema:"A service registered with the agent: sentinelx, nginx or docker. Restarting sentinelx restarts the agent itself."`
+	Target
 }
 
 func restartTool() tool {
@@ -84,5 +95,5 @@ func runRestart(ctx context.Context, d *Deps, in restartInput) (json.RawMessage,
 	if svc == "" {
 		return nil, inputError("service is required")
 	}
-	return agentJSON(d.Upstream.Restart(ctx, upstream.RestartRequest{Service: svc}))
+	return agentJSON(d.agent(ctx).Restart(ctx, upstream.RestartRequest{Service: svc}))
 }

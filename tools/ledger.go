@@ -21,6 +21,7 @@ type chunkLedger struct {
 }
 
 type ledgerEntry struct {
+	host   string // the host the upload was started on
 	chunks map[int]bool
 	seen   time.Time
 }
@@ -29,12 +30,27 @@ func newChunkLedger() *chunkLedger {
 	return &chunkLedger{uploads: map[string]*ledgerEntry{}, max: 10000, ttl: 24 * time.Hour}
 }
 
-// started records a new upload id.
-func (l *chunkLedger) started(id string) {
+// started records a new upload id (chunked or edit upload) and the host
+// it was opened on.
+func (l *chunkLedger) started(id, host string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.evict(time.Now())
-	l.uploads[id] = &ledgerEntry{chunks: map[int]bool{}, seen: time.Now()}
+	l.uploads[id] = &ledgerEntry{host: host, chunks: map[int]bool{}, seen: time.Now()}
+}
+
+// sameHost refuses a call for a known upload that names another host than
+// the one its _init went to: the chunk is never forwarded, so no host
+// receives a part of another host's file. An id this replica has not seen
+// goes to the host named; the agent there refuses an id it did not issue.
+func (l *chunkLedger) sameHost(id, host, tool string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.uploads[id]
+	if !ok || e.host == host {
+		return nil
+	}
+	return inputError(fmt.Sprintf("upload %s was started on host %q, not %q: call %s with host %q", id, e.host, host, tool, e.host))
 }
 
 // stored records a chunk the agent acknowledged.

@@ -15,7 +15,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
+	"github.com/pensados/sentinelx-mcp/upstream/fleet"
 )
 
 // proxyName is reported in every result's _meta, as the old bridge did.
@@ -94,42 +96,86 @@ type summaryFunc[In any] func(in In) []any
 // result._meta is where protocol-aware clients look.
 func handle[In any](d *Deps, spec Spec, summarize summaryFunc[In], fn callFunc[In]) mcp.ToolHandlerFor[In, any] {
 	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
-		c := &call{spec: spec, who: callerOf(req)}
-		ctx = upstream.WithCallerHeaders(ctx, c.who.headers())
-		ctx = context.WithValue(ctx, callerKey{}, c.who)
+		who := callerOf(req)
+		ctx = upstream.WithCallerHeaders(ctx, who.headers())
+		ctx = context.WithValue(ctx, callerKey{}, who)
+		reg := d.Hosts.Registry()
+		if f, ok := any(in).(fanned); ok && f.fan().fanout() {
+			return fanout(ctx, d, spec, who, reg, in, f.fan(), summarize, fn), nil, nil
+		}
+		c := &call{spec: spec, who: who, reg: reg}
 		start := time.Now()
-		c.rule, c.err = authorize(ctx, d, spec, c.who, in)
+		if t, ok := any(in).(targeted); ok {
+			if c.host, c.err = d.pickHost(reg, who, spec.Name, t.target().Host); c.host != nil {
+				ctx = withHost(ctx, c.host)
+			}
+		}
 		if c.err == nil {
-			c.raw, c.err = run(ctx, d, spec, in, fn)
+			c.rule, c.err = authorize(ctx, d, spec, who, in, c.target())
+		}
+		if c.err == nil {
+			c.raw, c.err = run(ctx, d, c, in, fn)
 		}
 		c.elapsed = time.Since(start)
-		if summarize != nil {
-			c.summary = slog.Group("args", summarize(in)...)
-		}
+		c.summary = summaryOf(summarize, in)
 		return d.record(ctx, c), nil, nil
 	}
 }
 
-// call is one tool call on its way from [authorize] to [Deps.record].
+// summaryOf is a call's arguments as the audit log shows them.
+func summaryOf[In any](summarize summaryFunc[In], in In) slog.Attr {
+	if summarize == nil {
+		return slog.Attr{}
+	}
+	return slog.Group("args", summarize(in)...)
+}
+
+// call is one tool call on its way from [authorize] to [Deps.record]; in
+// a fan-out, one host's part of it.
 type call struct {
 	spec    Spec
 	who     caller
-	rule    string    // the policy rule that decided, if any
-	summary slog.Attr // the arguments as the audit log shows them; empty without a summaryFunc
+	reg     *fleet.Registry // the registry the call started with
+	host    *fleet.Host     // where it goes; nil for tools that never reach an agent
+	targets []string        // every host of the fan-out this call is part of; nil otherwise
+	rule    string          // the policy rule that decided, if any
+	summary slog.Attr       // the arguments as the audit log shows them; empty without a summaryFunc
 	elapsed time.Duration
 	raw     json.RawMessage // the agent's JSON object, when err is nil
 	err     error
 }
 
+// fleet reports whether the call is on a multi-host registry, where the
+// audit line, metrics and _meta name the host.
+func (c *call) fleet() bool { return c.host != nil && c.reg != nil && !c.reg.Single() }
+
+// target is what the policy knows about where the call goes.
+func (c *call) target() policy.Target {
+	if c.host == nil {
+		return policy.Target{}
+	}
+	t := policy.Target{Host: c.host.Name, Labels: c.host.Labels, Hosts: c.targets, Fanout: c.targets != nil}
+	if t.Hosts == nil {
+		t.Hosts = []string{c.host.Name}
+	}
+	return t
+}
+
 // authorize decides whether who may make this call, before anything is
 // sent to the agent: arguments a rule could misread are refused before any
-// rule runs, then the policy decides, then the scope is checked once more.
-// It returns the deciding policy rule, if any.
-func authorize[In any](ctx context.Context, d *Deps, spec Spec, who caller, in In) (rule string, err error) {
+// rule runs, then [authorizeTarget].
+func authorize[In any](ctx context.Context, d *Deps, spec Spec, who caller, in In, t policy.Target) (rule string, err error) {
 	if err := precheck(in); err != nil {
 		return "", err
 	}
-	if rule, err = checkPolicy(d, spec, who, in); err != nil {
+	return authorizeTarget(ctx, d, spec, who, in, t)
+}
+
+// authorizeTarget lets the policy decide for the call's host, then checks
+// the scope once more. It returns the deciding policy rule, if any. A
+// fan-out runs it once per host, after one precheck of the arguments.
+func authorizeTarget[In any](ctx context.Context, d *Deps, spec Spec, who caller, in In, t policy.Target) (rule string, err error) {
+	if rule, err = checkPolicy(d, spec, who, in, t); err != nil {
 		return rule, err
 	}
 	if d.RequireScopes && spec.Scope != "" && !slices.Contains(who.Scopes, spec.Scope) {
@@ -143,14 +189,31 @@ func authorize[In any](ctx context.Context, d *Deps, spec Spec, who caller, in I
 	return rule, nil
 }
 
-// errNoSlot marks a call that never got an agent slot (Deps.Slots).
+// errNoSlot marks a call that never got an agent slot (Deps.Slots or the
+// host's own cap).
 var errNoSlot = errors.New("busy")
 
-// run does the tool's work, first taking an agent slot when the tool calls
-// the agent and a limit is configured.
-func run[In any](ctx context.Context, d *Deps, spec Spec, in In, fn callFunc[In]) (json.RawMessage, error) {
-	if spec.Scope != "" && d.Slots != nil {
-		release, err := d.takeSlot(ctx)
+// run does the tool's work. A call to the agent first takes a slot: on a
+// multi-host registry the host's own (after failing at once if the host
+// is marked down), else one of the shared Deps.Slots.
+func run[In any](ctx context.Context, d *Deps, c *call, in In, fn callFunc[In]) (json.RawMessage, error) {
+	switch {
+	case c.fleet():
+		if err := c.host.Available(); err != nil {
+			return nil, err
+		}
+		release, err := d.takeSlot(ctx, c.host.Acquire)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errNoSlot, err)
+		}
+		defer release()
+		raw, err := runSafely(ctx, d, in, fn)
+		c.host.Observe(err)
+		return raw, err
+	case c.host != nil && d.Slots != nil:
+		release, err := d.takeSlot(ctx, func(ctx context.Context) (func(), error) {
+			return d.Slots.Acquire(ctx, callerFrom(ctx).Subject)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errNoSlot, err)
 		}
@@ -159,16 +222,15 @@ func run[In any](ctx context.Context, d *Deps, spec Spec, in In, fn callFunc[In]
 	return runSafely(ctx, d, in, fn)
 }
 
-// takeSlot waits for one of the agent slots within the caller's share, at
-// most SlotWait (the time the call itself could take) and never past the
-// caller's context.
-func (d *Deps) takeSlot(ctx context.Context) (func(), error) {
+// takeSlot waits for a slot from acquire, at most SlotWait (the time the
+// call itself could take) and never past the caller's context.
+func (d *Deps) takeSlot(ctx context.Context, acquire func(context.Context) (func(), error)) (func(), error) {
 	if d.SlotWait > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.SlotWait)
 		defer cancel()
 	}
-	free, err := d.Slots.Acquire(ctx, callerFrom(ctx).Subject)
+	free, err := acquire(ctx)
 	if err != nil || d.Recorder == nil {
 		return free, err
 	}
@@ -176,46 +238,86 @@ func (d *Deps) takeSlot(ctx context.Context) (func(), error) {
 	return func() { done(); free() }, nil
 }
 
-// record ends a call: its outcome goes to the metrics and the audit log,
-// and it becomes the tool result with _meta.
-func (d *Deps) record(ctx context.Context, c *call) *mcp.CallToolResult {
-	name, callsAgent := c.spec.Name, c.spec.Scope != ""
-	ms := c.elapsed.Milliseconds()
-	meta := mcp.Meta{"proxy": proxyName, "ms": ms, "subject": c.who.Subject, "preferred_username": c.who.Username}
+// HostRecorder is implemented by a [Recorder] that also counts calls per
+// host on a multi-host registry. The host label comes from the registry,
+// never from what a caller typed.
+type HostRecorder interface {
+	HostCall(host, outcome string, d time.Duration)
+}
 
-	attrs := []any{"tool", name, "subject", c.who.Subject, "username", c.who.Username, "client_id", c.who.ClientID, "ms", ms}
+// account reports a finished call (or one host's part of a fan-out) to
+// the metrics and the audit log, and returns its outcome.
+func (d *Deps) account(ctx context.Context, c *call) (outcome string) {
+	name, callsAgent := c.spec.Name, c.host != nil
+	attrs := []any{"tool", name}
+	if c.fleet() {
+		attrs = append(attrs, "host", c.host.Name)
+		if c.targets != nil {
+			attrs = append(attrs, "fanout", len(c.targets))
+		}
+	}
+	attrs = append(attrs, "subject", c.who.Subject, "username", c.who.Username, "client_id", c.who.ClientID, "ms", c.elapsed.Milliseconds())
 	if c.summary.Key != "" {
 		attrs = append(attrs, c.summary)
 	}
 	if c.rule != "" {
 		attrs = append(attrs, "policy_rule", c.rule)
 	}
+	level := slog.LevelInfo
+	outcome = "ok"
 	if c.err != nil {
-		res := errorResult(c.err)
-		res.Meta = meta
-		outcome, ue, pd := outcomeOf(c.err)
-		if pd != nil {
-			res.Meta["policy_rule"] = pd.rule
-		}
+		var ue *upstream.Error
+		outcome, ue, _ = outcomeOf(c.err)
 		attrs = append(attrs, "outcome", outcome)
 		if ue != nil {
 			attrs = append(attrs, "upstream_status", ue.Status)
 		}
-		if d.Recorder != nil {
-			d.Recorder.ToolCall(name, outcome, c.elapsed, callsAgent)
+		attrs = append(attrs, "error", c.err.Error())
+		level = slog.LevelWarn
+	} else {
+		attrs = append(attrs, "outcome", outcome)
+		if callsAgent {
+			attrs = append(attrs, "upstream_status", http.StatusOK)
 		}
-		d.Audit.LogAttrs(ctx, slog.LevelWarn, "tool call", argsToAttrs(append(attrs, "error", c.err.Error()))...)
+	}
+	if d.Recorder != nil {
+		d.Recorder.ToolCall(name, outcome, c.elapsed, callsAgent)
+		if hr, ok := d.Recorder.(HostRecorder); ok && c.fleet() {
+			hr.HostCall(c.host.Name, outcome, c.elapsed)
+		}
+	}
+	d.Audit.LogAttrs(ctx, level, "tool call", argsToAttrs(attrs)...)
+	return outcome
+}
+
+// meta is the _meta every result carries.
+func (c *call) meta() mcp.Meta {
+	m := mcp.Meta{"proxy": proxyName, "ms": c.elapsed.Milliseconds(), "subject": c.who.Subject, "preferred_username": c.who.Username}
+	if c.fleet() && c.targets == nil {
+		m["host"] = c.host.Name
+	}
+	return m
+}
+
+// record ends a call: its outcome goes to the metrics and the audit log,
+// and it becomes the tool result with _meta.
+func (d *Deps) record(ctx context.Context, c *call) *mcp.CallToolResult {
+	d.account(ctx, c)
+	meta := c.meta()
+	if c.err != nil {
+		res := errorResult(c.err)
+		res.Meta = meta
+		if _, _, pd := outcomeOf(c.err); pd != nil {
+			res.Meta["policy_rule"] = pd.rule
+		}
 		return res
 	}
-	attrs = append(attrs, "outcome", "ok")
-	if d.Recorder != nil {
-		d.Recorder.ToolCall(name, "ok", c.elapsed, callsAgent)
-	}
-	if callsAgent {
-		attrs = append(attrs, "upstream_status", http.StatusOK)
-	}
-	d.Audit.LogAttrs(ctx, slog.LevelInfo, "tool call", argsToAttrs(attrs)...)
-	raw := c.raw
+	return jsonResult(c.raw, meta, false)
+}
+
+// jsonResult is a result whose text and structuredContent are raw, with
+// meta both as the result's _meta and as a key of the object.
+func jsonResult(raw json.RawMessage, meta mcp.Meta, isError bool) *mcp.CallToolResult {
 	if withMeta, err := withField(raw, "_meta", meta); err == nil {
 		raw = withMeta
 	}
@@ -223,6 +325,7 @@ func (d *Deps) record(ctx context.Context, c *call) *mcp.CallToolResult {
 		Content:           []mcp.Content{&mcp.TextContent{Text: string(raw)}},
 		StructuredContent: raw,
 		Meta:              meta,
+		IsError:           isError,
 	}
 }
 

@@ -21,6 +21,7 @@ type scriptInput struct {
 	Cleanup     *bool             `json:"cleanup,omitempty" jsonschema:"Delete the temporary script afterwards (default true)."`
 	Filename    *string           `json:"filename,omitempty" jsonschema:"File name for the script (default script.sh or script.py)."`
 	Env         map[string]string `json:"env,omitempty" jsonschema:"Extra environment variables."`
+	Target
 }
 
 func scriptTool() tool {
@@ -61,7 +62,7 @@ func scriptTool() tool {
 				if in.Cleanup != nil {
 					cleanup = *in.Cleanup
 				}
-				return agentJSON(d.Upstream.ScriptRun(ctx, upstream.ScriptRunRequest{
+				return agentJSON(d.agent(ctx).ScriptRun(ctx, upstream.ScriptRunRequest{
 					Interpreter: interp, Content: in.Content, Args: in.Args, Cwd: trimPtr(in.Cwd),
 					Timeout: timeout, Sudo: in.Sudo, Cleanup: &cleanup, Filename: in.Filename, Env: in.Env,
 				}))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 	"github.com/pensados/sentinelx-mcp/upstream"
+	"github.com/pensados/sentinelx-mcp/upstream/fleet"
 )
 
 // Scopes of the seed bridge, one per tool family.
@@ -35,11 +36,23 @@ type Spec struct {
 	Title       string
 	Description string
 	ReadOnly    bool // true: reads only; false: changes the host
+	// Local tools reach no agent (sentinel_hosts): the policy does not
+	// govern them; what they show is already filtered by it.
+	Local bool
 }
 
 // Deps are what tool handlers need.
 type Deps struct {
+	// Upstream is the one agent of SENTINELX_URL. It is used when Hosts
+	// is nil (New then makes a single-host registry of it).
 	Upstream *upstream.Client
+	// Hosts is the host registry (AGENTS_FILE). With more than one host,
+	// every agent-reaching tool takes a host argument and the fan-out
+	// tools take hosts/selector.
+	Hosts *fleet.Store
+	// FanoutConcurrency bounds the hosts one fan-out call works on at
+	// once (FANOUT_CONCURRENCY); 0 means 8.
+	FanoutConcurrency int
 	// Audit receives one line per tool call. If nil, nothing is logged.
 	Audit *slog.Logger
 	// Version is reported by ping.
@@ -77,7 +90,8 @@ type Deps struct {
 	// it; in-memory tests without tokens leave it off.
 	RequireScopes bool
 
-	ledger *chunkLedger
+	ledger   *chunkLedger
+	governed []string // names of the tools with a scope, for usableHosts
 }
 
 // Recorder is what tools report for metrics; the server's Prometheus
@@ -114,7 +128,9 @@ type Table struct {
 type tool struct {
 	Spec
 	args map[string]string // argument name → JSON type, for the policy
-	add  func(s *mcp.Server, t *mcp.Tool, d *Deps)
+	// fleetOnly tools exist only with more than one host (sentinel_hosts).
+	fleetOnly bool
+	add       func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry)
 }
 
 // New builds the tool table.
@@ -125,8 +141,17 @@ func New(d Deps) *Table {
 	if d.Fetcher == nil {
 		d.Fetcher = NewFetcher(d.UploadURLAllow)
 	}
+	if d.Hosts == nil {
+		d.Hosts = fleet.NewSingle(d.Upstream)
+	}
 	d.ledger = newChunkLedger()
-	return &Table{deps: d, tools: allTools()}
+	t := &Table{deps: d, tools: allTools()}
+	for _, tl := range t.tools {
+		if tl.Scope != "" && !tl.Local {
+			t.deps.governed = append(t.deps.governed, tl.Name)
+		}
+	}
+	return t
 }
 
 // allTools is the table's content; it needs no Deps (each tool gets them
@@ -136,15 +161,30 @@ func allTools() []tool {
 		pingTool(), stateTool(), execTool(), serviceTool(), restartTool(),
 		editTool(), editUploadInitTool(), editUploadFileTool(), editUploadCompleteTool(),
 		uploadFileTool(), uploadInitTool(), uploadChunkTool(), uploadCompleteTool(),
-		scriptTool(), capabilitiesTool(), helpTool(),
+		scriptTool(), capabilitiesTool(), helpTool(), hostsTool(),
 	}
 }
 
-// Specs returns the tools in tools/list order.
+// Specs returns the tools in table order.
 func (t *Table) Specs() []Spec {
-	out := make([]Spec, len(t.tools))
-	for i, tl := range t.tools {
-		out[i] = tl.Spec
+	var out []Spec
+	for _, tl := range t.active(t.deps.Hosts.Registry()) {
+		out = append(out, tl.Spec)
+	}
+	return out
+}
+
+// active are the tools registered with reg: all but the fleet-only ones
+// when there is a single host.
+func (t *Table) active(reg *fleet.Registry) []tool {
+	if !reg.Single() {
+		return t.tools
+	}
+	var out []tool
+	for _, tl := range t.tools {
+		if !tl.fleetOnly {
+			out = append(out, tl)
+		}
 	}
 	return out
 }
@@ -171,9 +211,17 @@ func (t *Table) Scopes() []string {
 	return out
 }
 
-// Register adds every tool to s.
+// Register adds every tool to s, with input schemas fitted to the host
+// registry in force, and adds them again whenever the registry reloads:
+// the host enum follows the file, and go-sdk tells stateful sessions with
+// notifications/tools/list_changed.
 func (t *Table) Register(s *mcp.Server) {
-	for _, tl := range t.tools {
+	t.register(s, t.deps.Hosts.Registry())
+	t.deps.Hosts.OnChange(func(reg *fleet.Registry) { t.register(s, reg) })
+}
+
+func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
+	for _, tl := range t.active(reg) {
 		destructive := !tl.ReadOnly
 		mt := &mcp.Tool{
 			Name:        tl.Name,
@@ -190,7 +238,7 @@ func (t *Table) Register(s *mcp.Server) {
 		if tl.Scope != "" {
 			mt.Meta = mcp.Meta{"sentinelx/scope": tl.Scope}
 		}
-		tl.add(s, mt, &t.deps)
+		tl.add(s, mt, &t.deps, reg)
 	}
 }
 
@@ -198,8 +246,10 @@ func (t *Table) Register(s *mcp.Server) {
 // inferred from In and refined, out documents the agent's answer, and the
 // handler gets the shared result/audit wrapping.
 func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
-	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), add: func(s *mcp.Server, t *mcp.Tool, d *Deps) {
-		t.InputSchema = inputSchema[In](refine)
+	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), add: func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry) {
+		in := inputSchema[In](refine)
+		hostSchema(in, reg)
+		t.InputSchema = in
 		if out != nil {
 			t.OutputSchema = out
 		}

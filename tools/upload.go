@@ -17,6 +17,7 @@ type uploadFileInput struct {
 	ContentBase64 string `json:"content_base64,omitempty" jsonschema:"The file, base64-encoded. Give this or file_url. For files over a few MiB use sentinel_upload_init/chunk/complete."`
 	Filename      string `json:"filename,omitempty" jsonschema:"Name recorded for the upload (default: the base name of target_path or of the URL)."`
 	Overwrite     bool   `json:"overwrite,omitempty" jsonschema:"Replace an existing file (default false)."`
+	Target
 }
 
 func uploadFileTool() tool {
@@ -61,7 +62,7 @@ func runUploadFile(ctx context.Context, d *Deps, in uploadFileInput) (json.RawMe
 			name = base
 		}
 	}
-	r, err := d.Upstream.Upload(ctx, upstream.UploadRequest{
+	r, err := d.agent(ctx).Upload(ctx, upstream.UploadRequest{
 		TargetPath: target, Overwrite: in.Overwrite, Filename: name, Content: content,
 	})
 	if err != nil {
@@ -75,6 +76,7 @@ type uploadInitInput struct {
 	TotalSize  int64   `json:"total_size" jsonschema:"The file's total size in bytes; checked when the upload completes (0 skips the check)."`
 	Filename   *string `json:"filename,omitempty" jsonschema:"Name recorded for the upload."`
 	Overwrite  bool    `json:"overwrite,omitempty" jsonschema:"Replace an existing file (default false)."`
+	Target
 }
 
 func uploadInitTool() tool {
@@ -99,11 +101,11 @@ func runUploadInit(ctx context.Context, d *Deps, in uploadInitInput) (json.RawMe
 	case in.TotalSize < 0:
 		return nil, inputError("total_size must be >= 0")
 	}
-	r, err := d.Upstream.UploadInit(ctx, upstream.UploadInitRequest{
+	r, err := d.agent(ctx).UploadInit(ctx, upstream.UploadInitRequest{
 		TargetPath: target, Overwrite: in.Overwrite, TotalSize: in.TotalSize, Filename: in.Filename,
 	})
 	if err == nil {
-		d.chunks().started(r.UploadID)
+		d.chunks().started(r.UploadID, hostName(ctx))
 	}
 	return agentJSON(r, err)
 }
@@ -113,6 +115,7 @@ type uploadChunkInput struct {
 	Index       int    `json:"index" jsonschema:"The chunk's position, from 0. Sending an index again replaces that chunk."`
 	ChunkBase64 string `json:"chunk_base64" jsonschema:"The chunk's bytes, base64-encoded."`
 	Filename    string `json:"filename,omitempty" jsonschema:"Name recorded for the part (default chunk.bin)."`
+	Target
 }
 
 func uploadChunkTool() tool {
@@ -139,11 +142,14 @@ func runUploadChunk(ctx context.Context, d *Deps, in uploadChunkInput) (json.Raw
 	case in.ChunkBase64 == "":
 		return nil, inputError("chunk_base64 is required")
 	}
+	if err := d.chunks().sameHost(id, hostName(ctx), "sentinel_upload_chunk"); err != nil {
+		return nil, err
+	}
 	b, err := decodeBase64(in.ChunkBase64, d.maxInline())
 	if err != nil {
 		return nil, err
 	}
-	r, err := d.Upstream.UploadChunk(ctx, upstream.UploadChunkRequest{
+	r, err := d.agent(ctx).UploadChunk(ctx, upstream.UploadChunkRequest{
 		UploadID: id, Index: in.Index, Filename: in.Filename, Content: b,
 	})
 	if err == nil {
@@ -157,6 +163,7 @@ var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 type uploadCompleteInput struct {
 	UploadID string `json:"upload_id" jsonschema:"The id from sentinel_upload_init."`
 	SHA256   string `json:"sha256,omitempty" jsonschema:"The whole file's SHA-256 as 64 hex digits; the agent refuses the file if it differs. Strongly recommended."`
+	Target
 }
 
 func uploadCompleteTool() tool {
@@ -182,10 +189,19 @@ func runUploadComplete(ctx context.Context, d *Deps, in uploadCompleteInput) (js
 	if sum != "" && !sha256Hex.MatchString(sum) {
 		return nil, inputError(fmt.Sprintf("sha256 must be 64 hex digits, got %d characters", len(sum)))
 	}
-	if err := d.chunks().gap(id); err != nil {
+	if err := d.chunks().sameHost(id, hostName(ctx), "sentinel_upload_complete"); err != nil {
 		return nil, err
 	}
-	r, err := d.Upstream.UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
+	if sum == "" {
+		// Without a checksum the chunks this bridge saw are the only check
+		// against a gap. With one the agent verifies the whole file, and
+		// this replica may not have seen every chunk (replicas behind a
+		// load balancer each see some): the agent decides.
+		if err := d.chunks().gap(id); err != nil {
+			return nil, err
+		}
+	}
+	r, err := d.agent(ctx).UploadComplete(ctx, upstream.UploadCompleteRequest{UploadID: id, SHA256: strings.ToLower(sum)})
 	if err == nil {
 		d.chunks().done(id)
 	}

@@ -19,6 +19,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&o.Port, "port", dev.DefaultPort, "bridge port (0 picks a free one)")
 	fs.IntVar(&o.IdPPort, "idp-port", 0, "authorization server port (default: --port + 1)")
 	fs.BoolVar(&o.NoAgent, "no-agent", false, "do not start the embedded sandboxed agent")
+	fs.IntVar(&o.Hosts, "hosts", 1, "start this many sandboxed agents behind one bridge (web-1 … and db-1, with a sample per-host policy)")
 	fs.BoolVar(&o.AllowScripts, "allow-scripts", false, "let the embedded agent run sentinel_script_run scripts (bash/python3 as your user)")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", 0, "lifetime of the printed token and of issued access tokens (default 1h)")
 	if err := fs.Parse(args); err != nil {

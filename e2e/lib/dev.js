@@ -5,13 +5,23 @@ import crypto from 'node:crypto';
 
 /**
  * What startDev() does not parse from the banner: the printed access token,
- * the "New token" curl command and the Inspector CLI line.
+ * the "New token" curl command and the Inspector CLI line; with `--hosts N`
+ * also the hosts (`    web-1     env=prod,role=web   http://127.0.0.1:PORT`
+ * under "Agent", as {name, labels: {env, role}, url}, in banner order) and
+ * the sample policy's path.
  */
 export function parseDevBanner(stdout) {
   const token = stdout.match(/^Access token[^\n]*:\n\s*\n(\S+)\s*$/m)?.[1];
   const newTokenCmd = stdout.match(/^New token:\n\s+(curl .+?)\s*$/m)?.[1];
   const inspectorCmd = stdout.match(/^MCP Inspector \(CLI\):\n\s+(npx .+?)\s*$/m)?.[1];
-  return { token, newTokenCmd, inspectorCmd };
+  const hosts = [...stdout.matchAll(/^ {4}([a-z0-9-]+)\s+((?:[^\s=,]+=[^\s,]*,?)+)\s+(http:\/\/127\.0\.0\.1:\d+)\s*$/gm)]
+    .map(([, name, labels, url]) => ({
+      name,
+      labels: Object.fromEntries(labels.split(',').filter(Boolean).map((kv) => kv.split('='))),
+      url,
+    }));
+  const policyFile = stdout.match(/^\s+Policy\s+(\/\S+)/m)?.[1];
+  return { token, newTokenCmd, inspectorCmd, hosts, policyFile };
 }
 
 /**

@@ -17,6 +17,7 @@ type setup struct {
 	clientID, clientSecret  string
 	agent                   string // how the upstream is provided, for people
 	tokenEndpoint, resource string
+	fleet                   fleetSetup // dev --hosts; empty with one agent
 }
 
 // writeBanner prints what a newcomer needs, ready to paste: URLs, a
@@ -30,6 +31,12 @@ func writeBanner(w io.Writer, s setup) {
 	p("  PRM         %s\n", s.prmURL)
 	p("  Issuer      %s   (auto-approves every sign-in: dev only)\n", s.issuer)
 	p("  Agent       %s\n", s.agent)
+	for _, h := range s.fleet.hosts {
+		p("    %-9s %-22s %s\n", h.name, h.Labels(), h.url)
+	}
+	if s.fleet.policyFile != "" {
+		p("  Policy      %s   (per-host rules: docs/fleet.md)\n", s.fleet.policyFile)
+	}
 	p("  Client      %s / %s   (client_credentials, every scope)\n\n", s.clientID, s.clientSecret)
 	p("Access token (every scope, aud %s, expires %s):\n\n%s\n\n", s.resource, s.expires.Format("15:04:05 MST"), s.token)
 	p("New token:\n  curl -s -u %s:%s -d grant_type=client_credentials --data-urlencode resource=%s %s | jq -r .access_token\n\n",
@@ -62,9 +69,20 @@ curl -s -X POST %[1]s \
   -H "Content-Type: application/json" \
   -H "mcp-session-id: $SESSION" \
   -H "Authorization: Bearer %[2]s" \
-  -d '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"}}}' \
+  -d '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime"%[3]s}}}' \
   | sed -n 's/^data: //p' | jq
+`, s.mcpURL, s.token, s.hostArg())
+	if len(s.fleet.hosts) > 0 {
+		p(`
+# 5. Fan out: uptime on every web host (the sample policy allows it up to 10 hosts)
+curl -s -X POST %[1]s \
+  -H "Content-Type: application/json" \
+  -H "mcp-session-id: $SESSION" \
+  -H "Authorization: Bearer %[2]s" \
+  -d '{"jsonrpc":"2.0","id":"4","method":"tools/call","params":{"name":"sentinel_exec","arguments":{"cmd":"uptime","selector":"role=web"}}}' \
+  | sed -n 's/^data: //p' | jq .result.structuredContent.summary
 `, s.mcpURL, s.token)
+	}
 	p("--- end of smoke test ---\n\n")
 	p("MCP Inspector (CLI):\n  npx @modelcontextprotocol/inspector@1.0.3 --cli %s --transport http --header \"Authorization: Bearer %s\" --method tools/list\n\n", s.mcpURL, s.token)
 	p("MCP Inspector (UI, does the OAuth flow itself): npx @modelcontextprotocol/inspector@1.0.3, then connect to %s (Streamable HTTP)\n\n", s.mcpURL)
@@ -103,4 +121,13 @@ func lowered(l slog.Level) slog.Level {
 		return slog.LevelDebug
 	}
 	return l
+}
+
+// hostArg is the smoke test's host argument: none with one agent, the
+// first host with many.
+func (s setup) hostArg() string {
+	if len(s.fleet.hosts) == 0 {
+		return ""
+	}
+	return `,"host":"` + s.fleet.hosts[0].name + `"`
 }

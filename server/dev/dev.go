@@ -48,6 +48,10 @@ type Options struct {
 	IdPPort int
 	// NoAgent skips the embedded sandboxed agent.
 	NoAgent bool
+	// Hosts, when more than 1, starts that many sandboxed agents behind
+	// one bridge (AGENTS_FILE) with a sample per-host policy, unless
+	// POLICY_FILE names one.
+	Hosts int
 	// AllowScripts lets the embedded agent run sentinel_script_run for
 	// real: bash or python3 as the developer's user, which no allowlist
 	// confines. Off by default: any local process can get a dev token.
@@ -92,8 +96,18 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g := &group{errc: make(chan error, 3)}
-	up, err := startAgent(ctx, g, o, upURL, upToken)
+	g := &group{errc: make(chan error, 3+max(o.Hosts, 1))}
+	var up agent
+	var fl fleetSetup
+	if o.Hosts > 1 {
+		fl.hosts, fl.agentsFile, fl.policyFile, up.close, err = startFleet(ctx, g, o, o.Hosts)
+		if getenv("POLICY_FILE") != "" {
+			fl.policyFile = getenv("POLICY_FILE")
+		}
+		up.desc = fmt.Sprintf("%d embedded sandboxes (--hosts %d), registry %s", o.Hosts, o.Hosts, fl.agentsFile)
+	} else {
+		up, err = startAgent(ctx, g, o, upURL, upToken)
+	}
 	if err != nil {
 		return err
 	}
@@ -101,7 +115,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 
 	base := "http://" + bridgeLn.Addr().String()
 	issuer := "http://" + idpLn.Addr().String()
-	cfg, err := bridgeConfig(host, bridgeLn.Addr(), issuer, up, getenv)
+	cfg, err := bridgeConfig(host, bridgeLn.Addr(), issuer, up, fl, getenv)
 	if err != nil {
 		return err
 	}
@@ -137,7 +151,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	writeBanner(stdout, setup{
 		mcpURL: cfg.MCPURL(), prmURL: base + "/.well-known/oauth-protected-resource/mcp", issuer: idp.Issuer(),
 		token: tok, expires: exp, clientID: id, clientSecret: secret, agent: up.desc,
-		tokenEndpoint: idp.Issuer() + "/oauth/token", resource: cfg.MCPURL(),
+		tokenEndpoint: idp.Issuer() + "/oauth/token", resource: cfg.MCPURL(), fleet: fl,
 	})
 	return g.wait(cancel)
 }
@@ -161,6 +175,14 @@ func (o *Options) check() (host string, getenv func(string) string, err error) {
 	getenv = o.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
+	}
+	switch {
+	case o.Hosts < 0 || o.Hosts > maxDevHosts:
+		return "", nil, fmt.Errorf("dev: --hosts %d: want 1 to %d sandboxed agents", o.Hosts, maxDevHosts)
+	case o.Hosts > 1 && o.NoAgent:
+		return "", nil, errors.New("dev: --hosts starts sandboxed agents; it does not go with --no-agent")
+	case o.Hosts > 1 && getenv("SENTINELX_URL") != "":
+		return "", nil, errors.New("dev: --hosts starts sandboxed agents; unset SENTINELX_URL (or write an AGENTS_FILE for real agents and run serve)")
 	}
 	return host, getenv, nil
 }
@@ -194,6 +216,13 @@ func listen(host string, port, idpPort int) (bridge, idp net.Listener, err error
 		return nil, nil, fmt.Errorf("dev: authorization server: %w (pick another with --idp-port)", err)
 	}
 	return bridge, idp, nil
+}
+
+// fleetSetup is what `dev --hosts` started: the hosts, the registry file
+// and the policy in force.
+type fleetSetup struct {
+	hosts                  []devHost
+	agentsFile, policyFile string
 }
 
 // agent is the upstream the bridge talks to in dev mode, and how the
@@ -236,7 +265,7 @@ func startAgent(ctx context.Context, g *group, o Options, url, token string) (ag
 
 // bridgeConfig is the bridge's configuration: the developer's environment,
 // except what dev mode decides (addresses, issuer, audiences, agent).
-func bridgeConfig(host string, bridge net.Addr, issuer string, up agent, getenv func(string) string) (server.Config, error) {
+func bridgeConfig(host string, bridge net.Addr, issuer string, up agent, fl fleetSetup, getenv func(string) string) (server.Config, error) {
 	base := "http://" + bridge.String()
 	forced := map[string]string{
 		"MCP_HOST": host, "MCP_PORT": strconv.Itoa(bridge.(*net.TCPAddr).Port),
@@ -248,6 +277,10 @@ func bridgeConfig(host string, bridge net.Addr, issuer string, up agent, getenv 
 		"SENTINELX_URL": up.url, "SENTINELX_TOKEN": up.token, "SENTINEL_TOKEN": "",
 		"OIDC_JWKS_URI": "", "OIDC_INTROSPECTION_URL": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "",
 		"LOG_FORMAT": "text",
+	}
+	if fl.agentsFile != "" {
+		forced["AGENTS_FILE"], forced["POLICY_FILE"] = fl.agentsFile, fl.policyFile
+		forced["SENTINELX_URL"], forced["SENTINELX_TOKEN"] = "", ""
 	}
 	cfg, err := server.LoadConfig(func(k string) string {
 		if v, ok := forced[k]; ok {

@@ -118,10 +118,14 @@ func Run(ctx context.Context, o Options) Report {
 	r.add(r.timed(ctx, "issuer discovery", r.checkDiscovery))
 	r.add(r.timed(ctx, "signing keys (JWKS)", r.checkJWKS))
 	r.add(r.timed(ctx, "introspection", r.checkIntrospection))
-	r.add(r.timed(ctx, "agent", r.checkAgent))
-	r.add(r.timed(ctx, "agent refuses anonymous", r.checkAgentRefusesAnonymous))
+	if cfg.AgentsFile == "" {
+		r.add(r.timed(ctx, "agent", r.checkAgent))
+		r.add(r.timed(ctx, "agent refuses anonymous", r.checkAgentRefusesAnonymous))
+		r.add(Check{Name: "agents file", Status: StatusSkip, Detail: "AGENTS_FILE not set: SENTINELX_URL is the one agent"})
+	} else {
+		r.checks = append(r.checks, r.checkAgentsFile(ctx)...)
+	}
 	r.add(r.checkPolicy())
-	r.add(Check{Name: "agents file", Status: StatusSkip, Detail: "AGENTS_FILE (several agents) is not supported by this version; SENTINELX_URL is the one agent"})
 	r.add(r.checkUploadAllow())
 	r.add(r.checkEditDir())
 	r.add(r.timed(ctx, "listen", func(ctx context.Context) Check {

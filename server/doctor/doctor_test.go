@@ -123,7 +123,7 @@ func TestHealthyConfigurationIsReadyAndExplainsAGoodToken(t *testing.T) {
 	wantStatus(t, rep, text, "agent", doctor.StatusPass, "answers GET /state")
 	wantStatus(t, rep, text, "agent refuses anonymous", doctor.StatusPass, "HTTP 401")
 	wantStatus(t, rep, text, "listen", doctor.StatusPass, "is free")
-	wantStatus(t, rep, text, "agents file", doctor.StatusSkip, "not supported")
+	wantStatus(t, rep, text, "agents file", doctor.StatusSkip, "AGENTS_FILE not set")
 	tc := wantStatus(t, rep, text, "token", doctor.StatusPass, `accepted: subject "`)
 	notes := strings.Join(tc.Notes, "\n")
 	for _, want := range []string{"token: " + strconv.Itoa(len(tok)) + " chars, sha256 ", "matches OIDC_ISSUER", `scope: "sentinelx:state sentinelx:exec"`, "includes an expected audience", "can call: ping, sentinel_state, sentinel_exec", "sentinel_exec", "cannot call: ", "sentinel_service (needs sentinelx:service)"} {

@@ -43,19 +43,27 @@ func docExamplesIn(t *testing.T, page string, least int) []docExample {
 	if len(blocks) < least {
 		t.Fatalf("%s: found %d yaml examples", page, len(blocks))
 	}
-	out := make([]docExample, len(blocks))
+	var out []docExample
 	for i, m := range blocks {
-		out[i].text = string(m[1])
 		var doc struct {
 			Rules any `yaml:"rules"`
+			Hosts any `yaml:"hosts"`
 		}
 		if err := yaml.Unmarshal(m[1], &doc); err != nil {
 			t.Fatalf("example %d: %v", i+1, err)
 		}
+		if doc.Rules == nil && doc.Hosts != nil {
+			continue // an AGENTS_FILE example (docs/fleet.md), not a policy
+		}
+		ex := docExample{text: string(m[1])}
 		rb, _ := yaml.Marshal(doc.Rules)
-		if err := yaml.Unmarshal(rb, &out[i].rules); err != nil {
+		if err := yaml.Unmarshal(rb, &ex.rules); err != nil {
 			t.Fatalf("example %d rules: %v", i+1, err)
 		}
+		out = append(out, ex)
+	}
+	if len(out) < least {
+		t.Fatalf("%s: found %d policy examples", page, len(out))
 	}
 	return out
 }

@@ -125,8 +125,14 @@ func TestWatchReloadsOnChangeAndSignal(t *testing.T) {
 	writeFile(t, name, allowAll)
 	waitFor(t, "the fixed file to load", func() bool { return ruleOf() == "all" })
 	fi, _ := os.Stat(name)
-	writeFile(t, name, strings.Replace(allowAll, "all", "abc", 1))
-	if err := os.Chtimes(name, fi.ModTime(), fi.ModTime()); err != nil {
+	// Written beside it with the old times, then renamed over it, so the
+	// watcher never sees the new content with a new mtime.
+	tmp := name + ".new"
+	writeFile(t, tmp, strings.Replace(allowAll, "all", "abc", 1))
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)

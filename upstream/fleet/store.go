@@ -77,9 +77,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // [DefaultHost]: the bridge without AGENTS_FILE. Nothing is watched or
 // probed, the host is never marked down (the server's own readiness
 // probe covers it) and has no per-host cap (the server has a global
-// one).
+// one). c may be nil for a table that never calls the agent (listing
+// tools, building scopes).
 func NewSingle(c *upstream.Client) *Store {
-	h := &Host{Name: DefaultHost, Client: c, url: c.BaseURL(),
+	var url string
+	if c != nil {
+		url = c.BaseURL()
+	}
+	h := &Host{Name: DefaultHost, Client: c, url: url,
 		st: &state{name: DefaultHost, single: true, client: c, log: slog.New(slog.DiscardHandler)}}
 	s := &Store{single: true, log: slog.New(slog.DiscardHandler), done: make(chan struct{}),
 		status: StoreStatus{Hosts: 1, LoadedAt: time.Now()}}
