@@ -23,11 +23,11 @@ func BenchmarkChunkLedger(b *testing.B) {
 	})
 	b.Run("started-into-full", func(b *testing.B) {
 		l := newChunkLedger()
-		ids := make([]string, 4*l.max)
+		ids := make([]string, 4*ledgerMax)
 		for i := range ids {
 			ids[i] = "u" + strconv.Itoa(i)
 		}
-		for _, id := range ids[:l.max] {
+		for _, id := range ids[:ledgerMax] {
 			l.started(id)
 		}
 		b.ReportAllocs()
