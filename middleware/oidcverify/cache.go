@@ -11,8 +11,8 @@ import (
 
 // tokenCache remembers verified tokens by the SHA-256 of the token, so the
 // token itself is never stored. It is bounded (when full, dead entries go
-// first, then the least recently used), and an entry is never served after
-// its deadline, which callers derive from the token's exp.
+// first, then the oldest stored), and an entry is never served after its
+// deadline, which callers derive from the token's exp.
 type tokenCache struct {
 	mu      sync.Mutex // guards the fields below
 	gen     uint64     // bumped by flush
@@ -23,10 +23,13 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{entries: bounded.New[[32]byte, *auth.TokenInfo](max, 0)}
 }
 
+// get peeks rather than gets: a hit is every authenticated request, and
+// should cost a map lookup, not a reordering of the cache. Eviction then
+// goes by when a token was stored, which is also roughly when it expires.
 func (c *tokenCache) get(key [32]byte, now time.Time) (*auth.TokenInfo, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.entries.Get(key, now)
+	return c.entries.Peek(key, now)
 }
 
 // generation identifies the cache's current contents; pass it to put so a
