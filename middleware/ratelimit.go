@@ -10,6 +10,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"golang.org/x/time/rate"
+
+	"github.com/pensados/sentinelx-mcp/internal/bounded"
 )
 
 // RateLimitOptions configures [RateLimit].
@@ -90,7 +92,13 @@ func rateSubject(ti *auth.TokenInfo) string {
 	return ""
 }
 
-// buckets is a bounded map of per-subject token buckets.
+// buckets is a bounded map of per-subject token buckets. A bucket is idle
+// once it has refilled: forgetting it then changes nothing, so idle
+// buckets are dropped every sweepEvery and before a new subject would
+// overflow the map; only when none is idle does the least recently seen
+// subject go. Idleness depends on the bucket's tokens, not on a deadline
+// known when it was stored, so it is judged here with a scan
+// (bounded.Map's DeleteFunc) and the map itself has no TTL.
 type buckets struct {
 	limit rate.Limit
 	burst int
@@ -98,13 +106,8 @@ type buckets struct {
 	now   func() time.Time
 
 	mu        sync.Mutex // guards the fields below
-	m         map[string]*bucket
+	m         *bounded.Map[string, *rate.Limiter]
 	lastSweep time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
 }
 
 // sweepEvery is how often idle buckets are dropped even when the map is
@@ -124,7 +127,8 @@ func newBuckets(opts RateLimitOptions) *buckets {
 	if now == nil {
 		now = time.Now
 	}
-	return &buckets{limit: rate.Limit(opts.Rate), burst: burst, max: maxN, now: now, m: map[string]*bucket{}}
+	return &buckets{limit: rate.Limit(opts.Rate), burst: burst, max: maxN, now: now,
+		m: bounded.New[string, *rate.Limiter](maxN, 0)}
 }
 
 // take spends n tokens of subject's bucket. When it cannot, nothing is
@@ -134,23 +138,24 @@ func (b *buckets) take(subject string, n int) (wait time.Duration, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Sub(b.lastSweep) >= sweepEvery {
-		b.sweep(now, false)
+		b.sweep(now)
 		b.lastSweep = now
 	}
-	e := b.m[subject]
-	if e == nil {
-		if len(b.m) >= b.max {
-			b.sweep(now, true)
+	lim, found := b.m.Get(subject, now)
+	if !found {
+		if b.m.Len() >= b.max {
+			// When nothing is idle, Put makes room by dropping the least
+			// recently seen subject.
+			b.sweep(now)
 		}
-		e = &bucket{lim: rate.NewLimiter(b.limit, b.burst)}
-		b.m[subject] = e
+		lim = rate.NewLimiter(b.limit, b.burst)
+		b.m.Put(subject, lim, now)
 	}
-	e.seen = now
 	if n > b.burst {
 		// Never satisfiable in one go: ask for a full bucket's worth of wait.
 		return time.Duration(float64(b.burst) / float64(b.limit) * float64(time.Second)), false
 	}
-	res := e.lim.ReserveN(now, n)
+	res := lim.ReserveN(now, n)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return d, false
@@ -158,29 +163,15 @@ func (b *buckets) take(subject string, n int) (wait time.Duration, ok bool) {
 	return 0, true
 }
 
-// sweep drops buckets that have refilled (forgetting them is lossless);
-// with force and nothing freed, it drops the least recently seen one.
-func (b *buckets) sweep(now time.Time, force bool) {
-	var oldest string
-	var oldestSeen time.Time
-	freed := false
-	for k, e := range b.m {
-		if e.lim.TokensAt(now) >= float64(b.burst) {
-			delete(b.m, k)
-			freed = true
-			continue
-		}
-		if oldest == "" || e.seen.Before(oldestSeen) {
-			oldest, oldestSeen = k, e.seen
-		}
-	}
-	if force && !freed && oldest != "" {
-		delete(b.m, oldest)
-	}
+// sweep drops the buckets that have refilled.
+func (b *buckets) sweep(now time.Time) {
+	b.m.DeleteFunc(func(_ string, lim *rate.Limiter) bool {
+		return lim.TokensAt(now) >= float64(b.burst)
+	})
 }
 
 func (b *buckets) len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.m)
+	return b.m.Len()
 }

@@ -112,6 +112,10 @@ const (
 	sessionOtherOwner
 )
 
+// sessionOwners is a bounded map, but not a bounded.Map: an owner's life
+// is its session's, which only go-sdk knows (Live), not a TTL or a
+// deadline; and when the table is full no owner may be evicted, since
+// that would open a live session to anyone, so a new claim is refused.
 type sessionOwners struct {
 	live func() iter.Seq[string]
 	max  int

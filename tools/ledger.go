@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pensados/sentinelx-mcp/internal/bounded"
 )
 
 // chunkLedger remembers which chunks of each chunked upload went through
@@ -12,31 +14,40 @@ import (
 // would assemble the chunks it has and report success. It is best effort:
 // an upload whose chunks went through another replica (or before a
 // restart) is not known here and passes through; sha256 is what makes a
-// chunked upload safe everywhere.
+// chunked upload safe everywhere. An upload idle for a day is forgotten,
+// and when full the least recently active goes.
 type chunkLedger struct {
-	mu      sync.Mutex // guards uploads
-	uploads map[string]*ledgerEntry
-	max     int
-	ttl     time.Duration
+	mu      sync.Mutex // guards uploads and the entries in it
+	uploads *bounded.Map[string, *ledgerEntry]
 }
+
+// The ledger's bounds: how many uploads it remembers, and how long one may
+// sit idle before it is forgotten (and passes through unchecked, as an
+// unknown upload does).
+const (
+	ledgerMax  = 10000
+	ledgerIdle = 24 * time.Hour
+)
 
 type ledgerEntry struct {
 	host   string // the host the upload was started on
 	chunks map[int]bool
-	seen   time.Time
 }
 
 func newChunkLedger() *chunkLedger {
-	return &chunkLedger{uploads: map[string]*ledgerEntry{}, max: 10000, ttl: 24 * time.Hour}
+	return &chunkLedger{uploads: bounded.New[string, *ledgerEntry](ledgerMax, ledgerIdle)}
 }
 
 // started records a new upload id (chunked or edit upload) and the host
 // it was opened on.
 func (l *chunkLedger) started(id, host string) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.evict(time.Now())
-	l.uploads[id] = &ledgerEntry{host: host, chunks: map[int]bool{}, seen: time.Now()}
+	// Sweeping on every start keeps memory following the active uploads
+	// rather than the bound; it costs only what it frees.
+	l.uploads.Sweep(now)
+	l.uploads.Put(id, &ledgerEntry{host: host, chunks: map[int]bool{}}, now)
 }
 
 // sameHost refuses a call for a known upload that names another host than
@@ -46,7 +57,7 @@ func (l *chunkLedger) started(id, host string) {
 func (l *chunkLedger) sameHost(id, host, tool string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.uploads[id]
+	e, ok := l.uploads.Peek(id, time.Now())
 	if !ok || e.host == host {
 		return nil
 	}
@@ -55,20 +66,22 @@ func (l *chunkLedger) sameHost(id, host, tool string) error {
 
 // stored records a chunk the agent acknowledged.
 func (l *chunkLedger) stored(id string, index int) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.uploads[id]; ok {
+	if e, ok := l.uploads.Get(id, now); ok {
 		e.chunks[index] = true
-		e.seen = time.Now()
 	}
 }
 
 // gap returns an error naming the first chunk index below the highest one
-// sent that never reached the agent, or nil.
+// sent that never reached the agent, or nil. Checking is not activity: it
+// does not keep the upload.
 func (l *chunkLedger) gap(id string) error {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.uploads[id]
+	e, ok := l.uploads.Peek(id, now)
 	if !ok || len(e.chunks) == 0 {
 		return nil
 	}
@@ -86,25 +99,6 @@ func (l *chunkLedger) gap(id string) error {
 
 func (l *chunkLedger) done(id string) {
 	l.mu.Lock()
-	delete(l.uploads, id)
+	l.uploads.Delete(id)
 	l.mu.Unlock()
-}
-
-// evict drops expired entries and, when full, the least recently used.
-func (l *chunkLedger) evict(now time.Time) {
-	for id, e := range l.uploads {
-		if now.Sub(e.seen) > l.ttl {
-			delete(l.uploads, id)
-		}
-	}
-	for len(l.uploads) >= l.max {
-		var oldest string
-		var at time.Time
-		for id, e := range l.uploads {
-			if oldest == "" || e.seen.Before(at) {
-				oldest, at = id, e.seen
-			}
-		}
-		delete(l.uploads, oldest)
-	}
 }

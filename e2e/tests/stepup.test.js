@@ -6,7 +6,9 @@
 // sentinel_exec, re-authorizes for the challenged scope, and the call
 // succeeds; sentinel_state then still works without another sign-in (no
 // state → exec → state flip-flop). The table is written to
-// e2e/test-output/stepup.md and copied into docs/CONFORMANCE.md.
+// e2e/test-output/stepup.md, and it is a generated region of
+// docs/CONFORMANCE.md (lib/doc.js): the last test fails when the document
+// differs from this run.
 //
 // Clients: TS SDK v1 (@modelcontextprotocol/sdk) and v2
 // (@modelcontextprotocol/client, 2025-11-25 and 2026-07-28) with a headless
@@ -25,6 +27,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { startDev, freePort, E2E_DIR } from '../lib/bridge.js';
 import { HeadlessAuthCodeProvider } from '../lib/dev.js';
 import { NODE22 } from '../lib/conformance.js';
+import { checkDocRegion, stepTable } from '../lib/doc.js';
 
 const pkgVersion = (name) => JSON.parse(fs.readFileSync(path.join(E2E_DIR, 'node_modules', name, 'package.json'), 'utf8')).version;
 const OUT_DIR = path.join(E2E_DIR, 'test-output');
@@ -44,9 +47,7 @@ after(async () => {
     '(`sentinelx:state`), authorization code + PKCE, `sentinel_state` succeeds; challenge = `sentinel_exec` gets 403',
     '`insufficient_scope` and the client starts an authorization that asks for `sentinelx:exec`; reauth = the authorization',
     'server grants it; call = `sentinel_exec` succeeds; keep = `sentinel_state` still works with no further sign-in.', '',
-    `| client | protocol | ${STEPS.join(' | ')} | note |`,
-    `|---|---|${STEPS.map(() => '---').join('|')}|---|`,
-    ...rows.map((r) => `| ${r.client} | ${r.protocol} | ${STEPS.map((k) => r.steps[k] ?? '—').join(' | ')} | ${r.note ?? ''} |`),
+    ...stepTable(STEPS, rows),
   ];
   fs.mkdirSync(OUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUT_DIR, 'stepup.md'), lines.join('\n') + '\n');
@@ -148,17 +149,21 @@ test(`TS SDK v1 ${pkgVersion('@modelcontextprotocol/sdk')}: DCR with the 401's s
       // refresh token it re-authorizes, as here.
       grantTypes: ['authorization_code'],
     });
-    row.note += '; registered without refresh_token (see below)';
+    row.note += '; registered without refresh_token: v1 answers a 403 with a refresh whenever it holds a refresh token, '
+      + 'which cannot widen the grant, and gives up ("403 after trying upscoping", pinned by a test)';
   });
 });
 
 for (const protocol of ['2025-11-25', '2026-07-28']) {
   test(`TS SDK v2 ${pkgVersion('@modelcontextprotocol/client')} (${protocol}): DCR with the 401's scope, 403 → re-authorization → sentinel_exec`, { timeout: 60_000 }, async () => {
-    await scenario(`TS SDK v2 ${pkgVersion('@modelcontextprotocol/client')}`, protocol, (step, row) => sdkStepUp({
-      Client: ClientV2, Transport: TransportV2, step, row, protocol,
-      clientOpts: protocol === '2026-07-28' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
-      finish: (t, p) => t.finishAuth(p.callback.searchParams),
-    }));
+    await scenario(`TS SDK v2 ${pkgVersion('@modelcontextprotocol/client')}`, protocol, async (step, row) => {
+      await sdkStepUp({
+        Client: ClientV2, Transport: TransportV2, step, row, protocol,
+        clientOpts: protocol === '2026-07-28' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
+        finish: (t, p) => t.finishAuth(p.callback.searchParams),
+      });
+      if (protocol === '2026-07-28') row.note += ' (the 403 names only `sentinelx:exec`; v2 adds what it holds)';
+    });
   });
 }
 
@@ -226,7 +231,7 @@ test(`mcp-remote ${pkgVersion('mcp-remote')} (stdio, its own browser flow): 401 
       assert.ok(scopesOf(az[0].searchParams.get('scope')).includes('sentinelx:state'), `asked for ${az[0].searchParams.get('scope')}`);
       const regs = registrations();
       assert.equal(regs.length, 1, 'one dynamic registration');
-      row.note = `registered with scope "${regs[0].scope ?? ''}"`;
+      row.note = `its own browser flow (the test plays the browser through \`$BROWSER\`); registered with "${regs[0].scope ?? ''}"`;
     });
     const denied = scopeDenials();
     let result;
@@ -236,10 +241,11 @@ test(`mcp-remote ${pkgVersion('mcp-remote')} (stdio, its own browser flow): 401 
       const az = browser.authorizations();
       assert.equal(az.length, 2, 'mcp-remote re-authorized after the 403');
       assert.ok(scopesOf(az[1].searchParams.get('scope')).includes('sentinelx:exec'), `asked for ${az[1].searchParams.get('scope')}`);
-      row.note += `; re-authorized for "${az[1].searchParams.get('scope')}"`;
+      row.note += `, re-authorized for "${az[1].searchParams.get('scope')}"`;
     });
     await step('reauth', async () => assert.match(errText, /Re-authorized with the remote server/, errText.slice(-2000)));
     await step('call', async () => assertOk(result, 'sentinel_exec after step-up (the proxy retried it)'));
+    row.note += ', the proxy retries the call';
     await step('keep', async () => {
       assertOk(await call('sentinel_state', {}), 'sentinel_state after step-up');
       assert.equal(browser.authorizations().length, 2, 'no further sign-in');
@@ -267,4 +273,9 @@ test(`TS SDK v1 ${pkgVersion('@modelcontextprotocol/sdk')} with a refresh token:
   );
   assert.equal(provider.flows.length, 1, 'no re-authorization was started');
   await client.close();
+});
+
+// Last, so every client above has its row.
+test('docs/CONFORMANCE.md holds the step-up table of this run', () => {
+  checkDocRegion('stepup.test.js', stepTable(STEPS, rows).join('\n'), 'stepup.md');
 });

@@ -10,6 +10,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+
+	"github.com/pensados/sentinelx-mcp/internal/bounded"
 )
 
 // introspectRequest is RFC 7662 §2.1's form. zitadel's rs.Introspect sends
@@ -105,34 +107,27 @@ const introspectRate = 20
 
 // rejectCache remembers token hashes the IdP called inactive, for ttl, so
 // replaying a junk or revoked token costs no IdP call. Bounded: when full
-// it is cleared, which only costs repeat calls.
+// the oldest answer goes, which only costs a repeat call.
 type rejectCache struct {
-	mu  sync.Mutex // guards m
-	m   map[[32]byte]time.Time
-	max int
-	ttl time.Duration
+	mu sync.Mutex // guards m
+	m  *bounded.Map[[32]byte, struct{}]
 }
 
 func newRejectCache(max int, ttl time.Duration) *rejectCache {
-	return &rejectCache{m: map[[32]byte]time.Time{}, max: max, ttl: ttl}
+	return &rejectCache{m: bounded.New[[32]byte, struct{}](max, ttl)}
 }
 
 func (c *rejectCache) add(key [32]byte, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[key] = now.Add(c.ttl)
+	c.m.Put(key, struct{}{}, now)
 }
 
+// seen peeks rather than gets: the answer is the IdP's at add time and
+// ages from then; replaying the token must not keep it beyond ttl.
 func (c *rejectCache) seen(key [32]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	until, ok := c.m[key]
-	if ok && now.After(until) {
-		delete(c.m, key)
-		return false
-	}
+	_, ok := c.m.Peek(key, now)
 	return ok
 }

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/pensados/sentinelx-mcp/internal/bounded"
 	"github.com/pensados/sentinelx-mcp/middleware"
 )
 
@@ -29,15 +30,17 @@ const (
 )
 
 // introLimiter decides whether an unknown opaque token may cost an
-// introspection call. Safe for concurrent use.
+// introspection call. Safe for concurrent use. Its voucher tables hold at
+// most cacheMax entries each; when full, expired vouchers go first, then
+// the least recently presented, which only costs that address or token
+// the open half's budget until its next active answer.
 type introLimiter struct {
 	vouched, open *rate.Limiter
 	perAddr       *middleware.KeyedLimiter
 
 	mu     sync.Mutex // guards the fields below
-	addrs  map[string]time.Time
-	tokens map[[32]byte]time.Time
-	max    int
+	addrs  *bounded.Map[string, struct{}]
+	tokens *bounded.Map[[32]byte, struct{}]
 }
 
 func newIntroLimiter(now func() time.Time) *introLimiter {
@@ -46,9 +49,8 @@ func newIntroLimiter(now func() time.Time) *introLimiter {
 		vouched: rate.NewLimiter(half, introspectRate),
 		open:    rate.NewLimiter(half, introspectRate),
 		perAddr: middleware.NewKeyedLimiter(introspectPerAddr, 5*introspectPerAddr, now),
-		addrs:   map[string]time.Time{},
-		tokens:  map[[32]byte]time.Time{},
-		max:     cacheMax,
+		addrs:   bounded.New[string, struct{}](cacheMax, 0),
+		tokens:  bounded.New[[32]byte, struct{}](cacheMax, 0),
 	}
 }
 
@@ -73,11 +75,11 @@ func (l *introLimiter) allow(addr string, key [32]byte, now time.Time) error {
 func (l *introLimiter) vouchedFor(addr string, key [32]byte, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if until, ok := l.tokens[key]; ok && now.Before(until) {
+	if _, ok := l.tokens.Get(key, now); ok {
 		return true
 	}
-	until, ok := l.addrs[addr]
-	return ok && now.Before(until)
+	_, ok := l.addrs.Get(addr, now)
+	return ok
 }
 
 // active records an active answer: the token is vouched for until exp,
@@ -88,10 +90,8 @@ func (l *introLimiter) active(addr string, key [32]byte, exp, now time.Time) {
 	if exp.IsZero() || exp.Before(now) {
 		exp = now.Add(introspectCacheTTL)
 	}
-	prune(l.tokens, l.max, now)
-	l.tokens[key] = exp
-	prune(l.addrs, l.max, now)
-	l.addrs[addr] = now.Add(introspectVouchFor)
+	l.tokens.PutUntil(key, struct{}{}, exp, now)
+	l.addrs.PutUntil(addr, struct{}{}, now.Add(introspectVouchFor), now)
 }
 
 // inactive records an inactive answer: the address loses its voucher, so
@@ -100,21 +100,5 @@ func (l *introLimiter) active(addr string, key [32]byte, exp, now time.Time) {
 func (l *introLimiter) inactive(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.addrs, addr)
-}
-
-// prune makes room in m: expired entries go first, and if it is still
-// full it is cleared (costing only a little budget for forgotten ones).
-func prune[K comparable](m map[K]time.Time, max int, now time.Time) {
-	if len(m) < max {
-		return
-	}
-	for k, until := range m {
-		if !now.Before(until) {
-			delete(m, k)
-		}
-	}
-	if len(m) >= max {
-		clear(m)
-	}
+	l.addrs.Delete(addr)
 }

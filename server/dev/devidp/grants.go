@@ -3,7 +3,6 @@ package devidp
 import (
 	"crypto/rand"
 	"errors"
-	"time"
 )
 
 // What burns a code or a refresh token, and what does not.
@@ -44,7 +43,6 @@ var (
 type spent struct {
 	family   string
 	clientID string
-	until    time.Time
 }
 
 func codeKey(code string) string   { return "code:" + code }
@@ -56,7 +54,7 @@ func refreshKey(tok string) string { return "rt:" + tok }
 func (s *storage) redeem(code, clientID string, check func(*authRequest) error) (*authRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sp, ok := s.spent[codeKey(code)]; ok && s.now().Before(sp.until) {
+	if sp, ok := s.spent.Peek(codeKey(code), s.now()); ok {
 		if sp.clientID == clientID {
 			s.revokeFamily(sp.family)
 			return nil, errReplay
@@ -87,7 +85,7 @@ func (s *storage) redeem(code, clientID string, check func(*authRequest) error) 
 	delete(s.requests, id)
 	a.family = rand.Text()
 	s.prune()
-	s.spent[codeKey(code)] = spent{family: a.family, clientID: clientID, until: a.created.Add(authRequestTTL)}
+	s.spent.PutUntil(codeKey(code), spent{family: a.family, clientID: clientID}, a.created.Add(authRequestTTL), s.now())
 	return a, nil
 }
 
@@ -109,7 +107,7 @@ func (s *storage) newRefresh(g *grant) string {
 func (s *storage) useRefresh(tok, clientID string, check func(*grant) error) (*grant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sp, ok := s.spent[refreshKey(tok)]; ok && s.now().Before(sp.until) {
+	if sp, ok := s.spent.Peek(refreshKey(tok), s.now()); ok {
 		if sp.clientID == clientID {
 			s.revokeFamily(sp.family)
 			return nil, errReplay
@@ -120,7 +118,7 @@ func (s *storage) useRefresh(tok, clientID string, check func(*grant) error) (*g
 	if !ok || g.clientID != clientID {
 		return nil, errNotFound
 	}
-	if _, gone := s.revoked[g.family]; gone || !s.now().Before(g.expires) {
+	if _, gone := s.revoked.Peek(g.family, s.now()); gone || !s.now().Before(g.expires) {
 		delete(s.refresh, tok)
 		return nil, errNotFound
 	}
@@ -129,7 +127,7 @@ func (s *storage) useRefresh(tok, clientID string, check func(*grant) error) (*g
 	}
 	delete(s.refresh, tok)
 	s.prune()
-	s.spent[refreshKey(tok)] = spent{family: g.family, clientID: clientID, until: g.expires}
+	s.spent.PutUntil(refreshKey(tok), spent{family: g.family, clientID: clientID}, g.expires, s.now())
 	return g, nil
 }
 
@@ -140,7 +138,7 @@ func (s *storage) revokeFamily(family string) {
 	if family == "" {
 		return
 	}
-	s.revoked[family] = s.now().Add(refreshTTL)
+	s.revoked.PutUntil(family, struct{}{}, s.now().Add(refreshTTL), s.now())
 	for tok, g := range s.refresh {
 		if g.family == family {
 			delete(s.refresh, tok)
@@ -158,14 +156,6 @@ func (s *storage) revokeFamily(family string) {
 // hold s.mu.
 func (s *storage) prune() {
 	now := s.now()
-	for k, sp := range s.spent {
-		if !now.Before(sp.until) {
-			delete(s.spent, k)
-		}
-	}
-	for f, until := range s.revoked {
-		if !now.Before(until) {
-			delete(s.revoked, f)
-		}
-	}
+	s.spent.Sweep(now)
+	s.revoked.Sweep(now)
 }

@@ -12,6 +12,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/pensados/sentinelx-mcp/internal/bounded"
 )
 
 // Lifetimes of the in-memory records. An authorization code must be
@@ -119,8 +121,12 @@ type storage struct {
 	codes    map[string]string       // code -> request id
 	refresh  map[string]*grant       // refresh token -> grant
 	tokens   map[string]*grant       // access token jti -> grant (introspection, revocation)
-	spent    map[string]spent        // redeemed codes and rotated refresh tokens (grants.go)
-	revoked  map[string]time.Time    // revoked grant families -> when the record may go
+	// spent and revoked are the replay records (grants.go): redeemed codes
+	// and rotated refresh tokens, and revoked grant families, each until
+	// it could no longer be replayed. Unbounded: they are what lets a
+	// replay be recognised, so none may be dropped before its time.
+	spent   *bounded.Map[string, spent]
+	revoked *bounded.Map[string, struct{}]
 }
 
 func newStorage(ttl time.Duration) (*storage, error) {
@@ -137,8 +143,8 @@ func newStorage(ttl time.Duration) (*storage, error) {
 		codes:    map[string]string{},
 		refresh:  map[string]*grant{},
 		tokens:   map[string]*grant{},
-		spent:    map[string]spent{},
-		revoked:  map[string]time.Time{},
+		spent:    bounded.New[string, spent](0, 0),
+		revoked:  bounded.New[string, struct{}](0, 0),
 	}, nil
 }
 
@@ -189,7 +195,7 @@ func (s *storage) token(jti string) (*grant, bool) {
 	if !ok || !s.now().Before(g.expires) {
 		return nil, false
 	}
-	if _, gone := s.revoked[g.family]; gone && g.family != "" {
+	if _, gone := s.revoked.Peek(g.family, s.now()); gone && g.family != "" {
 		return nil, false
 	}
 	return g, true
