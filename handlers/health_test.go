@@ -154,3 +154,19 @@ func TestNegotiatedJSONVaries(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailValueNested: the hosts check's per-host results read as
+// "name: {key: value}" on the readiness page, not as Go map syntax.
+func TestDetailValueNested(t *testing.T) {
+	got := detailValue(map[string]any{
+		"web-1": map[string]any{"reachable": true, "latency_ms": 2},
+		"db-1":  map[string]any{"reachable": false, "error": "connection refused"},
+	})
+	want := "db-1: {error: connection refused, reachable: false}, web-1: {latency_ms: 2, reachable: true}"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := detailValue(3); got != "3" {
+		t.Errorf("scalar: %q", got)
+	}
+}

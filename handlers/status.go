@@ -67,6 +67,9 @@ type HostInfo struct {
 	InFlight     int
 }
 
+// LatencyText is the last probe's round trip, rounded for people.
+func (h HostInfo) LatencyText() string { return humanLatency(h.Latency) }
+
 // LabelList is the labels as "k=v" in key order, for the page.
 func (h HostInfo) LabelList() []string {
 	out := make([]string, 0, len(h.Labels))

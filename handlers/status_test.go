@@ -100,7 +100,7 @@ func TestStatusPageGolden(t *testing.T) {
 				"connection refused", "HTTP 503", "stateful", "not stamped", "42s"},
 			[]string{`href="/metrics"`}},
 		{"fleet", fleetStatus(), "status_fleet.html",
-			[]string{`id="h-hosts"`, "<code>web-1</code>", "<code>role=web</code>", ">down<", "connection refused", "0.3.5", "2 hosts"},
+			[]string{`id="h-hosts"`, "<code>web-1</code>", "<code>role=web</code>", ">down<", "connection refused", "0.3.5", "1 of 2", `id="h-host-table"`, "1.2ms"},
 			[]string{`id="h-upstream"`, `id="upstream-warning"`}},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,8 @@ func checkLabel(name string) string {
 		return "Token verification keys"
 	case "policy":
 		return "Authorization policy"
+	case "hosts":
+		return "Hosts (AGENTS_FILE)"
 	}
 	return name
 }
@@ -52,9 +54,28 @@ type detailRow struct{ Key, Value string }
 func detailRows(d map[string]any) []detailRow {
 	rows := make([]detailRow, 0, len(d))
 	for _, k := range slices.Sorted(maps.Keys(d)) {
-		rows = append(rows, detailRow{k, fmt.Sprint(d[k])})
+		rows = append(rows, detailRow{k, detailValue(d[k])})
 	}
 	return rows
+}
+
+// detailValue words one detail for people: nested objects (the hosts
+// check's per-host results) as "name: {key: value, …}" in key order, not
+// Go's map syntax.
+func detailValue(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if inner, ok := m[k].(map[string]any); ok {
+			parts = append(parts, k+": {"+detailValue(inner)+"}")
+			continue
+		}
+		parts = append(parts, k+": "+detailValue(m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // redactDetail copies d with every URL-looking string passed through

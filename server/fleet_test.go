@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
 
@@ -650,4 +651,39 @@ func TestFleetHostRemovedMidCall(t *testing.T) {
 	if !r.IsError || !strings.Contains(r.text(), "web-2") || !strings.Contains(r.text(), "[web-1]") {
 		t.Errorf("after removal: %v %s", r.IsError, r.text())
 	}
+}
+
+// TestFleetMetricsPerHost: each host of a fan-out is one sample of
+// sentinelx_host_calls_total under its registry name, and a host removed
+// from the registry loses its series.
+func TestFleetMetricsPerHost(t *testing.T) {
+	f := startFleet(t, threeHosts(), "", nil)
+	tok := f.mint(map[string]any{"sub": "alice", "scope": everyScope})
+	f.callTool(t, tok, "sentinel_state", map[string]any{"hosts": []string{"web-*"}}, 20*time.Second)
+	f.callTool(t, tok, "sentinel_state", map[string]any{"host": "db-1"}, 20*time.Second)
+	fams := scrapeMetrics(t, f.URL)
+	for host, want := range map[string]float64{"web-1": 1, "web-2": 1, "db-1": 1} {
+		if got := server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": host, "outcome": "ok"}); got != want {
+			t.Errorf("host_calls_total{host=%q} = %v, want %v", host, got, want)
+		}
+	}
+	if got := server.MetricSample(fams, "sentinelx_tool_calls_total", map[string]string{"tool": "sentinel_state", "outcome": "ok"}); got != 3 {
+		t.Errorf("tool_calls_total{sentinel_state} = %v, want 3 (one per host)", got)
+	}
+
+	doc, _ := os.ReadFile(f.file)
+	var kept []string
+	for _, block := range strings.Split(string(doc), "\n  - ") {
+		if !strings.Contains(block, "name: web-2") {
+			kept = append(kept, block)
+		}
+	}
+	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web-2's series to be dropped", func() bool {
+		fams := scrapeMetrics(t, f.URL)
+		return server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": "web-2", "outcome": "ok"}) == -1 &&
+			server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": "web-1", "outcome": "ok"}) == 1
+	})
 }

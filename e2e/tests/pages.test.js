@@ -5,7 +5,7 @@
 // four 1280×800 light-theme shots there (how docs/screenshots/ is refreshed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, startBridge } from '../lib/bridge.js';
+import { startStack, startBridge, startDev } from '../lib/bridge.js';
 import { CLIENTS } from '../lib/idp.js';
 import { postMcp, toolCallBody } from '../lib/http.js';
 import { launchChromium, requireChromium, screenshot } from '../lib/chromium.js';
@@ -187,4 +187,38 @@ test('the CSP is enforced and a violation would be caught (control)', { timeout:
   const got = await problems();
   assert.ok(got.some((p) => /CSP violation: img-src blocked https:\/\/cdn\.example\.invalid/.test(p)), got.join('\n'));
   await page.close();
+});
+
+test('many hosts (dev --hosts 3): the status page has the hosts table, /readyz the hosts check, both clean in Chromium', { timeout: 120_000 }, async () => {
+  const dev = await startDev({ noAgent: false, args: ['--hosts', '3'] });
+  try {
+    const base = dev.mcpUrl.replace(/\/mcp$/, '');
+    // The first probes run in the background: wait until all three answered.
+    const deadline = Date.now() + 20_000;
+    let ready;
+    while (Date.now() < deadline) {
+      ready = await (await fetch(`${base}/readyz`, { headers: { accept: 'application/json' } })).json();
+      if (ready.checks?.hosts?.detail?.reachable === 3) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(ready.checks.hosts.detail.reachable, 3, JSON.stringify(ready));
+
+    const { page } = await load(base, '/', 'status-fleet');
+    const rows = await page.$$eval('#hosts tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.innerText.trim())));
+    assert.deepEqual(rows.map((r) => r[0]), ['db-1', 'web-1', 'web-2']);
+    for (const r of rows) assert.equal(r[2], 'reachable', JSON.stringify(r));
+    assert.deepEqual(rows.map((r) => r[1]), ['env=prod role=db', 'env=prod role=web', 'env=staging role=web']);
+    assert.equal(await page.$('#h-upstream'), null, 'no single-agent card with a registry');
+    assert.equal(await page.$('#upstream-warning'), null, 'no agent warning while the hosts answer');
+    await page.close();
+
+    const rz = await load(base, '/readyz', 'readyz-fleet');
+    assert.match(await textOf(rz.page, '#check-hosts h2'), /ok$/);
+    const text = await rz.page.evaluate(() => document.querySelector('#check-hosts').innerText);
+    assert.match(text, /web-1: \{latency_ms: \d+, reachable: true\}/, text);
+    assert.doesNotMatch(text, /map\[/, 'no Go map syntax on the page');
+    await rz.page.close();
+  } finally {
+    await dev.stop();
+  }
 });
