@@ -436,6 +436,29 @@ func TestFleetUploadBoundToHost(t *testing.T) {
 	if r.IsError {
 		t.Errorf("complete on web-1: %s", r.text())
 	}
+
+	// Large edits are bound the same way.
+	r = f.callTool(t, tok, "sentinel_edit_upload_init", map[string]any{"host": "db-1"}, bound)
+	if r.IsError {
+		t.Fatalf("edit init: %s", r.text())
+	}
+	_ = json.Unmarshal(r.StructuredContent, &init)
+	for tool, args := range map[string]map[string]any{
+		"sentinel_edit_upload_file":     {"host": "web-1", "upload_id": init.UploadID, "role": "new", "content_base64": "aGk="},
+		"sentinel_edit_upload_complete": {"host": "web-1", "upload_id": init.UploadID, "path": "/etc/motd", "mode": "write"},
+	} {
+		r = f.callTool(t, tok, tool, args, bound)
+		if !r.IsError || !strings.Contains(r.text(), `started on host "db-1"`) {
+			t.Errorf("%s to web-1: %v %s", tool, r.IsError, r.text())
+		}
+	}
+	for _, a := range []string{"web-1", "web-2"} {
+		for _, req := range f.agents[a].requests() {
+			if strings.Contains(req, "/edit") {
+				t.Errorf("%s got %q for db-1's edit upload", a, req)
+			}
+		}
+	}
 }
 
 func TestFleetReadyAndReload(t *testing.T) {
