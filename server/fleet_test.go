@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pensados/sentinelx-mcp/internal/poll"
 	"github.com/pensados/sentinelx-mcp/server"
 	"github.com/pensados/sentinelx-mcp/upstream/sandbox"
 )
@@ -138,6 +139,21 @@ func startFleet(t *testing.T, hosts []fleetHost, doc string, env map[string]stri
 		f.secret(a.token)
 	}
 	return f
+}
+
+// writeWithout writes doc (an AGENTS_FILE as startFleet writes it) to
+// the registry file without the host named name.
+func (f *fleet) writeWithout(t *testing.T, doc, name string) {
+	t.Helper()
+	var kept []string
+	for _, block := range strings.Split(doc, "\n  - ") {
+		if !strings.Contains(block, "name: "+name+"\n") {
+			kept = append(kept, block)
+		}
+	}
+	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // threeHosts is the dev fleet's shape.
@@ -467,7 +483,7 @@ func TestFleetReadyAndReload(t *testing.T) {
 	tok := f.mint(map[string]any{"sub": "alice", "scope": everyScope})
 
 	var body readyBody
-	waitFor(t, "readyz to report three reachable hosts", func() bool {
+	poll.Until(t, "readyz to report three reachable hosts", func() bool {
 		_, body = f.readyz()
 		d := body.Checks["hosts"].Detail
 		return d != nil && d["reachable"] == float64(3)
@@ -482,7 +498,7 @@ func TestFleetReadyAndReload(t *testing.T) {
 	if err := os.WriteFile(f.file, append(good, []byte("  - name: Bad_Name\n    url: http://127.0.0.1:1\n    token_env: NOPE\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "readyz to report the failed reload", func() bool {
+	poll.Until(t, "readyz to report the failed reload", func() bool {
 		_, body = f.readyz()
 		d := body.Checks["hosts"].Detail
 		return d != nil && d["reload_error"] != nil
@@ -492,35 +508,15 @@ func TestFleetReadyAndReload(t *testing.T) {
 	}
 
 	// Removing the dead host: the enum follows the file.
-	var kept []string
-	for _, block := range strings.Split(string(good), "\n  - ") {
-		if !strings.Contains(block, "name: web-3") {
-			kept = append(kept, block)
-		}
-	}
-	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "tools/list to follow the edited file", func() bool {
+	f.writeWithout(t, string(good), "web-3")
+	poll.Until(t, "tools/list to follow the edited file", func() bool {
 		return len(hostEnum(f.toolsList(t, tok)["sentinel_restart"])) == 3
 	})
-	waitFor(t, "readyz to be ready with three of three", func() bool {
-		code, _ := f.readyz()
-		return code == http.StatusServiceUnavailable // READY_MIN_HOSTS=4 > 3 hosts
+	poll.Until(t, "readyz to count three hosts, short of READY_MIN_HOSTS=4", func() bool {
+		code, body := f.readyz()
+		d := body.Checks["hosts"].Detail
+		return code == http.StatusServiceUnavailable && d["total"] == float64(3) && d["reachable"] == float64(3)
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// bound (a condition, not a timing, is what is tested).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestFleetReloadNotifiesSessions: a stateful session hears
@@ -653,16 +649,8 @@ func TestFleetHostRemovedMidCall(t *testing.T) {
 	<-entered
 
 	doc, _ := os.ReadFile(f.file)
-	var kept []string
-	for _, block := range strings.Split(string(doc), "\n  - ") {
-		if !strings.Contains(block, "name: web-2") {
-			kept = append(kept, block)
-		}
-	}
-	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "web-2 to leave tools/list", func() bool {
+	f.writeWithout(t, string(doc), "web-2")
+	poll.Until(t, "web-2 to leave tools/list", func() bool {
 		return len(hostEnum(f.toolsList(t, tok)["sentinel_restart"])) == 1
 	})
 	close(release)
@@ -695,16 +683,8 @@ func TestFleetMetricsPerHost(t *testing.T) {
 	}
 
 	doc, _ := os.ReadFile(f.file)
-	var kept []string
-	for _, block := range strings.Split(string(doc), "\n  - ") {
-		if !strings.Contains(block, "name: web-2") {
-			kept = append(kept, block)
-		}
-	}
-	if err := os.WriteFile(f.file, []byte(strings.Join(kept, "\n  - ")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "web-2's series to be dropped", func() bool {
+	f.writeWithout(t, string(doc), "web-2")
+	poll.Until(t, "web-2's series to be dropped", func() bool {
 		fams := scrapeMetrics(t, f.URL)
 		return server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": "web-2", "outcome": "ok"}) == -1 &&
 			server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": "web-1", "outcome": "ok"}) == 1

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/poll"
 	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
@@ -86,17 +87,6 @@ func TestReloadKeepsOldPolicyOnError(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestWatchReloadsOnChangeAndSignal(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "policy.yaml")
 	writeFile(t, name, allowAll)
@@ -112,10 +102,10 @@ func TestWatchReloadsOnChangeAndSignal(t *testing.T) {
 
 	ruleOf := func() string { return s.Policy().Decide(alice, "sentinel_state", nil).Rule }
 	writeFile(t, name, denyAll)
-	waitFor(t, "the changed file to load", func() bool { return ruleOf() == "nobody" })
+	poll.Until(t, "the changed file to load", func() bool { return ruleOf() == "nobody" })
 
 	writeFile(t, name, "rules: [")
-	waitFor(t, "the broken file to be reported", func() bool { return s.Status().LastError != "" })
+	poll.Until(t, "the broken file to be reported", func() bool { return s.Status().LastError != "" })
 	if ruleOf() != "nobody" {
 		t.Fatal("a broken file replaced the policy")
 	}
@@ -123,7 +113,7 @@ func TestWatchReloadsOnChangeAndSignal(t *testing.T) {
 	// SIGHUP reloads even when the file looks unchanged (same size and
 	// mtime: a clock or copy that preserves times).
 	writeFile(t, name, allowAll)
-	waitFor(t, "the fixed file to load", func() bool { return ruleOf() == "all" })
+	poll.Until(t, "the fixed file to load", func() bool { return ruleOf() == "all" })
 	fi, _ := os.Stat(name)
 	// Written beside it with the old times, then renamed over it, so the
 	// watcher never sees the new content with a new mtime.
@@ -140,11 +130,11 @@ func TestWatchReloadsOnChangeAndSignal(t *testing.T) {
 		t.Fatal("reloaded without a visible change; the test cannot tell SIGHUP apart")
 	}
 	hup <- syscall.SIGHUP
-	waitFor(t, "SIGHUP to reload", func() bool { return ruleOf() == "abc" })
+	poll.Until(t, "SIGHUP to reload", func() bool { return ruleOf() == "abc" })
 
 	// A deleted file keeps the policy and is reported.
 	os.Remove(name)
-	waitFor(t, "the missing file to be reported", func() bool {
+	poll.Until(t, "the missing file to be reported", func() bool {
 		return strings.Contains(s.Status().LastError, "no such file")
 	})
 	if ruleOf() != "abc" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/poll"
 	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"github.com/pensados/sentinelx-mcp/upstream"
 	"github.com/pensados/sentinelx-mcp/upstream/fleet"
@@ -35,7 +36,7 @@ func TestDownAndBackUp(t *testing.T) {
 	), 0o600)
 	s := openStore(t, fleet.Options{Path: path, DownAfter: 3})
 	dead, lv := host(t, s.Registry(), "dead"), host(t, s.Registry(), "live")
-	waitFor(t, "dead marked down", func() bool { return dead.Status().Down })
+	poll.Until(t, "dead marked down", func() bool { return dead.Status().Down })
 	var ue *upstream.Error
 	if err := dead.Available(); !errors.As(err, &ue) || ue.Kind != upstream.KindUnreachable || !downMessage.MatchString(ue.Detail) {
 		t.Fatalf("Available() = %v", err)
@@ -43,7 +44,7 @@ func TestDownAndBackUp(t *testing.T) {
 	if st := dead.Status(); st.LastError != "connection refused" || st.Reachable || st.DownSince.IsZero() || st.CheckedAt.IsZero() {
 		t.Errorf("dead status %+v", st)
 	}
-	waitFor(t, "live probed", func() bool { return lv.Status().AgentVersion != "" })
+	poll.Until(t, "live probed", func() bool { return lv.Status().AgentVersion != "" })
 	if st := lv.Status(); !st.Reachable || st.Down || st.AgentVersion != "0.3.5" || st.Latency <= 0 || st.LastError != "" || lv.Available() != nil {
 		t.Errorf("live status %+v", st)
 	}
@@ -61,7 +62,7 @@ func TestDownAndBackUp(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-served })
-	waitFor(t, "dead back up", func() bool {
+	poll.Until(t, "dead back up", func() bool {
 		st := dead.Status()
 		return !st.Down && st.Reachable && st.AgentVersion == "0.3.5"
 	})
@@ -240,7 +241,7 @@ func TestManyHostsSomeUnreachable(t *testing.T) {
 		}
 		return up, down
 	}
-	waitFor(t, "150 up and 50 down", func() bool { up, down := count(); return up == 150 && down == 50 })
+	poll.Until(t, "150 up and 50 down", func() bool { up, down := count(); return up == 150 && down == 50 })
 	for i, h := range r.Hosts() {
 		err := h.Available()
 		if (i%4 == 0) != (err != nil) {

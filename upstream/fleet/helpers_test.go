@@ -31,19 +31,6 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 	return p
 }
 
-// waitFor polls cond until it holds; the deadline is generous because it
-// only bounds a failing test, never a passing one.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // hostsYAML builds a hosts: list from "name url token labels" lines,
 // with inline tokens (Parse does not check file modes).
 func hostsYAML(entries ...[4]string) string {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pensados/sentinelx-mcp/internal/poll"
 	"github.com/pensados/sentinelx-mcp/internal/testlog"
 	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"github.com/pensados/sentinelx-mcp/upstream"
@@ -131,19 +132,19 @@ func TestPollSeesTokenFileChange(t *testing.T) {
 		"hosts:\n  - name: a\n    url: "+agent.URL+"\n    token_file: a.token\n", 0o644)
 	s := openStore(t, fleet.Options{Path: path, Poll: 5 * time.Millisecond})
 	old := host(t, s.Registry(), "a")
-	waitFor(t, "a probe with the first token", func() bool { return slices.Contains(agent.Seen(), "Bearer tok-1") })
+	poll.Until(t, "a probe with the first token", func() bool { return slices.Contains(agent.Seen(), "Bearer tok-1") })
 	if st := old.Status(); st.Reachable {
 		t.Errorf("a wrong token probed as reachable: %+v", st)
 	}
 
 	writeFile(t, dir, "a.token", "", 0o600)
-	waitFor(t, "the emptied token file refused", func() bool { return strings.Contains(s.Status().LastError, "a.token is empty") })
+	poll.Until(t, "the emptied token file refused", func() bool { return strings.Contains(s.Status().LastError, "a.token is empty") })
 	if host(t, s.Registry(), "a") != old {
 		t.Fatal("a bad token file replaced the host")
 	}
 	writeFile(t, dir, "a.token", "tok-2\n", 0o600)
-	waitFor(t, "the rotated token loaded", func() bool { return host(t, s.Registry(), "a") != old })
-	waitFor(t, "the host reachable with the new token", func() bool { return host(t, s.Registry(), "a").Status().Reachable })
+	poll.Until(t, "the rotated token loaded", func() bool { return host(t, s.Registry(), "a") != old })
+	poll.Until(t, "the host reachable with the new token", func() bool { return host(t, s.Registry(), "a").Status().Reachable })
 	if s.Status().LastError != "" {
 		t.Errorf("LastError = %q after a good load", s.Status().LastError)
 	}
@@ -158,7 +159,7 @@ func TestReloadSignal(t *testing.T) {
 	s := openStore(t, fleet.Options{Path: path, Reload: hup})
 	writeFile(t, dir, "agents.yaml", hostsYAML([4]string{"b", "http://" + testnet.ClosedAddr(t), "tok", ""}), 0o600)
 	hup <- syscall.SIGHUP
-	waitFor(t, "the reload", func() bool { _, ok := s.Registry().Lookup("b"); return ok })
+	poll.Until(t, "the reload", func() bool { _, ok := s.Registry().Lookup("b"); return ok })
 }
 
 // TestTokensNeverCross: each host's token goes to its own agent only,
@@ -187,7 +188,7 @@ func TestTokensNeverCross(t *testing.T) {
 	if _, err := host(t, r, "r").Client.Exec(context.Background(), upstream.ExecRequest{Cmd: "uptime"}); err == nil {
 		t.Error("a redirect was followed")
 	}
-	waitFor(t, "probes of all", func() bool {
+	poll.Until(t, "probes of all", func() bool {
 		return host(t, r, "a").Status().Reachable && host(t, r, "b").Status().Reachable &&
 			!host(t, r, "r").Status().CheckedAt.IsZero()
 	})
@@ -250,7 +251,7 @@ func TestCallInFlightKeepsItsHost(t *testing.T) {
 	if n := h.Status().InFlight; n != 0 {
 		t.Errorf("in flight = %d after release", n)
 	}
-	waitFor(t, "the removed host's connections closed", func() bool { return slow.conns.Load() == 0 })
+	poll.Until(t, "the removed host's connections closed", func() bool { return slow.conns.Load() == 0 })
 }
 
 // TestStopsWhenContextEnds: watching and probing end with Open's context
@@ -268,7 +269,7 @@ func TestStopsWhenContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "probes", func() bool {
+	poll.Until(t, "probes", func() bool {
 		return host(t, s.Registry(), "a").Status().AgentVersion != "" && host(t, s.Registry(), "b").Status().Down
 	})
 	cancel()
@@ -277,5 +278,5 @@ func TestStopsWhenContextEnds(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("store did not stop")
 	}
-	waitFor(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
+	poll.Until(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 }
