@@ -201,6 +201,9 @@ func rpcBody(b []byte) []byte {
 	return b
 }
 
+// lastAnswer is the size of the latest fan-out answer, in bytes.
+var lastAnswer atomic.Int64
+
 const fanBody = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sentinel_state","arguments":{"hosts":["*"]}}}`
 
 // fanCall makes one fan-out and checks its summary: ok hosts answered,
@@ -210,6 +213,7 @@ func fanCall(ctx context.Context, client *http.Client, base, tok string, ok, unr
 	t0 := time.Now()
 	status, body, err := do(client, req, nil)
 	wall := time.Since(t0)
+	lastAnswer.Store(int64(len(body)))
 	if err != nil {
 		return wall, nil, err
 	}
@@ -237,29 +241,34 @@ func fanCall(ctx context.Context, client *http.Client, base, tok string, ok, unr
 
 // fleetBridge is one bridge of the step: a registry and a FANOUT_CONCURRENCY.
 type fleetBridge struct {
-	group, reg  string
-	conc        int
-	ok, dead    int
-	srv         *proc
-	tok         string
-	startRSS    int64
-	hwm         int64
-	wall        []float64 // ms per fan-out
-	cpu, self   []float64 // ms per fan-out, per round: the bridge, this process
-	loads       []string
-	errs        int
-	firstErr    string
-	first       *firstFan
-	downAfterMS float64 // start → every dead host marked down
+	group, reg string
+	conc       int
+	ok, dead   int
+	srv        *proc
+	tok        string
+	startRSS   int64
+	hwm        int64
+	wall       []float64 // ms per fan-out
+	cpu, self  []float64 // ms per fan-out, per round: the bridge, this process
+	loads      []string
+	errs       int
+	firstErr   string
+	first      *firstFan
+	readyAfter time.Duration // start → every host reachable or, if dead, marked down
+	ticks, sys int64         // over the rounds: utime+stime, stime
+	answer     int64         // bytes of one fan-out answer (SSE event)
 }
 
-// firstFan is a with-dead bridge's first fan-out, before down-marking.
+// firstFan is a bridge's first fan-out, right after /readyz said ready:
+// before the dead hosts are marked down, and maybe before the probes
+// have reached every host.
 type firstFan struct {
-	wall                  time.Duration
-	load                  string
-	refused, alreadyDown  int
-	summary               string
-	bridgeCPU, downBefore int64
+	wall                    time.Duration
+	load                    string
+	refused, alreadyDown    int
+	summary                 string
+	bridgeCPU               int64
+	downBefore, reachBefore int
 }
 
 func (b *fleetBridge) name() string {
@@ -447,40 +456,36 @@ func runFleetGroup(ctx context.Context, o options, idp *idp, tmp string, client 
 		if err := startFleetBridge(ctx, o, idp, tmp, b, file); err != nil {
 			return err
 		}
-		if b.dead > 0 {
-			// The first fan-out at once: the dead hosts have failed one
-			// probe at most, so they are not marked down yet (unless
-			// AGENT_DOWN_AFTER is 1).
-			_, down, _ := readyHosts(client, b.srv.url)
-			ff := &firstFan{load: loadavg(), downBefore: int64(down)}
-			cpu0 := cpuTicks(b.srv.pid())
-			wall, r, err := fanCall(ctx, client, b.srv.url, b.tok, b.ok, b.dead)
-			ff.bridgeCPU = cpuTicks(b.srv.pid()) - cpu0
-			ff.wall = wall
-			if err != nil {
-				return fmt.Errorf("%s: first fan-out: %w", b.name(), err)
+		// The first fan-out at once, on connections the probes may not
+		// have opened yet; a dead host has failed one probe at most, so
+		// it is not marked down yet (unless AGENT_DOWN_AFTER is 1).
+		reach, down, _ := readyHosts(client, b.srv.url)
+		ff := &firstFan{load: loadavg(), downBefore: down, reachBefore: reach}
+		cpu0 := cpuTicks(b.srv.pid())
+		wall, r, err := fanCall(ctx, client, b.srv.url, b.tok, b.ok, b.dead)
+		ff.bridgeCPU = cpuTicks(b.srv.pid()) - cpu0
+		ff.wall = wall
+		if err != nil {
+			return fmt.Errorf("%s: first fan-out: %w", b.name(), err)
+		}
+		s := r.Result.Structured.Summary
+		ff.summary = fmt.Sprintf("summary: %d hosts, %d ok, %d unreachable", s.Hosts, s.OK, s.Unreachable)
+		for _, h := range r.Result.Structured.Results {
+			switch {
+			case h.OK:
+			case strings.Contains(h.Error, "unreachable since"):
+				ff.alreadyDown++
+			case strings.Contains(h.Error, "refused"):
+				ff.refused++
 			}
-			s := r.Result.Structured.Summary
-			ff.summary = fmt.Sprintf("hosts %d, ok %d, unreachable %d, error %d, denied %d", s.Hosts, s.OK, s.Unreachable, s.Error, s.Denied)
-			for _, h := range r.Result.Structured.Results {
-				switch {
-				case h.OK:
-				case strings.Contains(h.Error, "unreachable since"):
-					ff.alreadyDown++
-				case strings.Contains(h.Error, "refused"):
-					ff.refused++
-				}
-			}
-			b.first = ff
-			fmt.Fprintf(os.Stderr, "fleet %s, delay %s: first fan-out %s (%d refused, %d already marked down) (load %s)\n",
-				b.name(), g.delay, fmtDur(wall), ff.refused, ff.alreadyDown, ff.load)
-			if err := waitHosts(ctx, client, b.srv.url, b.ok, b.dead, 4*f.probe+10*time.Second); err != nil {
-				return err
-			}
-			b.downAfterMS = float64(time.Since(started).Milliseconds())
-		} else if err := waitHosts(ctx, client, b.srv.url, b.ok, 0, 2*f.probe+10*time.Second); err != nil {
+		}
+		b.first = ff
+		fmt.Fprintf(os.Stderr, "fleet %s, delay %s: first fan-out %s (%d reachable before it; %d refused, %d already marked down) (load %s)\n",
+			b.name(), g.delay, fmtDur(wall), reach, ff.refused, ff.alreadyDown, ff.load)
+		if err := waitHosts(ctx, client, b.srv.url, b.ok, b.dead, 4*f.probe+10*time.Second); err != nil {
 			return err
 		}
+		b.readyAfter = time.Since(started)
 	}
 	// Warm up: connections to every host, caches, the heap.
 	for _, b := range g.bridges {
@@ -502,7 +507,7 @@ func runFleetGroup(ctx context.Context, o options, idp *idp, tmp string, client 
 				return ctx.Err()
 			}
 			la := loadavg()
-			cpu0, self0 := cpuTicks(b.srv.pid()), cpuTicks(os.Getpid())
+			cpu0, self0, sys0 := cpuTicks(b.srv.pid()), cpuTicks(os.Getpid()), sysTicks(b.srv.pid())
 			var walls []float64
 			for range f.calls {
 				wall, _, err := fanCall(ctx, client, b.srv.url, b.tok, b.ok, b.dead)
@@ -518,7 +523,10 @@ func runFleetGroup(ctx context.Context, o options, idp *idp, tmp string, client 
 				}
 				walls = append(walls, float64(wall.Microseconds())/1000)
 			}
-			cpu := float64(cpuTicks(b.srv.pid())-cpu0) * 1000 / clkTck / float64(f.calls)
+			ticks := cpuTicks(b.srv.pid()) - cpu0
+			b.ticks += ticks
+			b.sys += sysTicks(b.srv.pid()) - sys0
+			cpu := float64(ticks) * 1000 / clkTck / float64(f.calls)
 			self := float64(cpuTicks(os.Getpid())-self0) * 1000 / clkTck / float64(f.calls)
 			b.wall = append(b.wall, walls...)
 			b.cpu = append(b.cpu, cpu)
@@ -531,6 +539,9 @@ func runFleetGroup(ctx context.Context, o options, idp *idp, tmp string, client 
 	}
 	for _, b := range g.bridges {
 		b.hwm = hwmKB(b.srv.pid())
+		if _, _, err := fanCall(ctx, client, b.srv.url, b.tok, b.ok, b.dead); err == nil {
+			b.answer = lastAnswer.Load()
+		}
 	}
 	return nil
 }
@@ -553,17 +564,26 @@ func printFleet(w io.Writer, o options, groups []*fleetGroup, startLoad, endLoad
 	fmt.Fprintf(w, "- wall: per fan-out, median (range) over the %d calls; CPU: utime+stime from /proc/PID/stat over each round ÷ %d, median (range) over the rounds (10 ms clock ticks); peak RSS: VmHWM when the group ends\n", f.rounds*f.calls, f.calls)
 	fmt.Fprintf(w, "- load average 1/5/15 min: %s at the start, %s at the end (includes this run's bridge, agents and load generator); the whole step took %s; the agents answered %d GET /state (fan-outs and probes)\n", startLoad, endLoad, took.Round(time.Second), fm.states.Load())
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| agent delay | registry | FANOUT_CONCURRENCY | wall ms per fan-out, median (range) | bridge CPU ms per fan-out, median (range) | this process (agents + client) CPU ms per fan-out | bridge peak RSS (VmHWM) | RSS after start | errors | load avg 1/5/15 min (rounds) |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| agent delay | registry | FANOUT_CONCURRENCY | wall ms per fan-out, median (range) | bridge CPU ms per fan-out, median (range) | of which sys | bridge CPU µs per host | this process (agents + client) CPU ms per fan-out | answer KB | first fan-out after start | bridge peak RSS (VmHWM) | RSS after start | errors | load avg (rounds) |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, g := range groups {
 		for _, b := range g.bridges {
 			errs := strconv.Itoa(b.errs)
 			if b.firstErr != "" {
 				errs += " (" + b.firstErr + ")"
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.1f MB | %.1f MB | %s | %s |\n",
-				g.delay, b.reg, b.conc, fmtStat(statOf(b.wall), 1), fmtStat(statOf(b.cpu), 1), fmtStat(statOf(b.self), 1),
-				float64(b.hwm)/1024, float64(b.startRSS)/1024, errs, loadRange(b.loads))
+			cpu := statOf(b.cpu)
+			sys := 0.0
+			if b.ticks > 0 {
+				sys = float64(b.sys) / float64(b.ticks) * 100
+			}
+			first := ""
+			if b.first != nil {
+				first = fmt.Sprintf("%.1f ms (%d hosts reachable before it)", float64(b.first.wall.Microseconds())/1000, b.first.reachBefore)
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %.0f %% | %.0f | %s | %.0f | %s | %.1f MB | %.1f MB | %s | %s |\n",
+				g.delay, b.reg, b.conc, fmtStat(statOf(b.wall), 1), fmtStat(cpu, 1), sys, cpu.med*1000/float64(b.ok+b.dead),
+				fmtStat(statOf(b.self), 1), float64(b.answer)/1024, first, float64(b.hwm)/1024, float64(b.startRSS)/1024, errs, loadRange(b.loads))
 		}
 	}
 	fmt.Fprintln(w)
@@ -571,9 +591,9 @@ func printFleet(w io.Writer, o options, groups []*fleetGroup, startLoad, endLoad
 		if g.name != "dead" {
 			continue
 		}
-		fmt.Fprintf(w, "With %d dead hosts marked down, agent delay %s (load %s at the group's start):\n\n", f.dead, g.delay, g.before)
-		fmt.Fprintln(w, "| FANOUT_CONCURRENCY | healthy only: wall ms | with dead, marked down: wall ms | difference of medians | bound: healthy + one probe interval | within | first fan-out, before down-marking | dead hosts in it: refused / already down | marked down after start |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---|---:|")
+		fmt.Fprintf(w, "With %d dead hosts (closed loopback ports), agent delay %s (load %s at the group's start):\n\n", f.dead, g.delay, g.before)
+		fmt.Fprintln(w, "| FANOUT_CONCURRENCY | healthy only: wall ms | with dead, marked down: wall ms | difference of medians | bound: healthy median + one probe interval | every fan-out within it | answers' summary | first fan-out after start: healthy only / with dead | dead hosts in that first fan-out: refused / already down | every dead host marked down after start |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---|---:|---|---:|")
 		for i := 0; i+1 < len(g.bridges); i += 2 {
 			h, d := g.bridges[i], g.bridges[i+1]
 			hs, ds := statOf(h.wall), statOf(d.wall)
@@ -582,16 +602,17 @@ func printFleet(w io.Writer, o options, groups []*fleetGroup, startLoad, endLoad
 			if ds.hi > bound {
 				within = "**no**"
 			}
-			first := ""
-			if d.first != nil {
-				first = fmt.Sprintf("%.1f ms (%s; load %s)", float64(d.first.wall.Microseconds())/1000, d.first.summary, d.first.load)
+			summary := fmt.Sprintf("%d ok, %d unreachable in all %d", d.ok, d.dead, len(d.wall))
+			if d.errs > 0 {
+				summary = fmt.Sprintf("%d of %d calls failed the check: %s", d.errs, d.errs+len(d.wall), d.firstErr)
 			}
-			counts := ""
-			if d.first != nil {
-				counts = fmt.Sprintf("%d / %d (down before the call: %d)", d.first.refused, d.first.alreadyDown, d.first.downBefore)
+			first, counts := "", ""
+			if h.first != nil && d.first != nil {
+				first = fmt.Sprintf("%.1f / %.1f ms", float64(h.first.wall.Microseconds())/1000, float64(d.first.wall.Microseconds())/1000)
+				counts = fmt.Sprintf("%d / %d (%s)", d.first.refused, d.first.alreadyDown, d.first.summary)
 			}
-			fmt.Fprintf(w, "| %d | %s | %s | %+.1f ms | %.0f ms | %s (slowest %.1f ms) | %s | %s | %.1f s |\n",
-				d.conc, fmtStat(hs, 1), fmtStat(ds, 1), ds.med-hs.med, bound, within, ds.hi, first, counts, d.downAfterMS/1000)
+			fmt.Fprintf(w, "| %d | %s | %s | %+.1f ms | %.0f ms | %s (slowest %.1f ms) | %s | %s | %s | %.1f s |\n",
+				d.conc, fmtStat(hs, 1), fmtStat(ds, 1), ds.med-hs.med, bound, within, ds.hi, summary, first, counts, d.readyAfter.Seconds())
 		}
 		fmt.Fprintln(w)
 	}

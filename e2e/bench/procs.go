@@ -199,6 +199,18 @@ func cpuTicks(pid int) int64 {
 	return ut + st
 }
 
+// sysTicks is stime alone (field 15).
+func sysTicks(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return st
+}
+
 func statusKB(pid int, key string) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
