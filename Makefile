@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 
-.PHONY: test vet unit e2e build install run-dev clean bench bench-upstream-fix release image
+.PHONY: test vet unit e2e build install run-dev clean bench bench-upstream-fix bench-compare bench-fleet release image
 
 test: vet unit e2e
 
@@ -44,6 +44,23 @@ bench: build
 # the build uses a temporary -modfile; the repository is not modified.
 bench-upstream-fix:
 	GO=$(GO) BENCH_FLAGS='$(BENCH_FLAGS)' e2e/bench/upstream-fix.sh
+
+# The bridge built from the working tree and from REF (one commit, or a
+# space-separated list), side by side in one run with the bare reference:
+# CPU µs per call and calls/s, and the ratio bridge / REF. Each REF is
+# exported with git archive into a temporary directory and built there.
+# e.g. make bench-compare REF=f208923^1 (before the fleet tools were merged)
+REF ?=
+bench-compare:
+	GO=$(GO) REF='$(REF)' BENCH_FLAGS='$(BENCH_FLAGS)' e2e/bench/compare.sh
+
+# Issue 17's fan-out figures: the bridge with an AGENTS_FILE of 200
+# in-process agents (0 ms and 5 ms), FANOUT_CONCURRENCY 8 and 32, then 150
+# of them with 50 dead hosts marked down. Bounded by -fleet-timeout (8 min);
+# BENCH_FLAGS passes options, e.g. BENCH_FLAGS='-fleet-rounds 7'.
+bench-fleet: build
+	$(GO) build -o e2e/.bin/bench ./e2e/bench
+	e2e/.bin/bench -bin ./sentinelx-mcp -fleet $(BENCH_FLAGS)
 
 # Release artifacts in dist/: static binaries (linux/amd64, linux/arm64,
 # darwin/amd64, darwin/arm64) stamped with `git describe`, reproducible

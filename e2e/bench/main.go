@@ -21,11 +21,21 @@
 //	bench -bin ./sentinelx-mcp [-delays 0,1ms] [-conc 1,16,64] [-duration 3s] [-max 30000]
 //	      [-steady 1000] [-sessions 1000] [-bridge-only] [-accept-json] [-env NAME=value,…]
 //	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN] [-side-by-side-only]
+//	      [-compare NAME=BIN]… [-no-ref]
+//	bench -bin ./sentinelx-mcp -fleet [-fleet-hosts 200] [-fleet-dead 50] [-fleet-delays 0,5ms] …
 //
 // First, side by side (sidebyside.go): the bridge and the reference, a bare
 // go-sdk server with JWT auth and one trivial tool (e2e/yardstick -issuer),
 // both pinned to the server CPU, measured -rounds times interleaved, with
 // the load average beside each figure, and the ratio bridge/ref.
+//
+// With -compare (repeatable), other builds of the bridge take their turn
+// in the side-by-side step too, and the ratio bridge / each is printed:
+// `make bench-compare REF=<commit>` builds REF and runs that step alone.
+//
+// -fleet runs the fleet step alone (fleet.go): many in-process agents, an
+// AGENTS_FILE, and tools/call sentinel_state fanned out to every host
+// (`make bench-fleet`).
 //
 // It prints progress on stderr and a Markdown report on stdout
 // (BENCHMARKS.md).
@@ -65,10 +75,16 @@ type options struct {
 	json     bool
 	ref      string
 	patched  string
+	compare  []contenderBin
+	noRef    bool
 	rounds   int
 	refConc  int
 	sbsOnly  bool
+	fleet    fleetOptions
 }
+
+// contenderBin is one more bridge build for the side-by-side step.
+type contenderBin struct{ name, bin string }
 
 func main() {
 	var o options
@@ -89,6 +105,19 @@ func main() {
 	flag.IntVar(&o.refConc, "ref-conc", 16, "concurrency of the side-by-side step")
 	flag.StringVar(&o.patched, "patched", "", "a second bridge binary for the side-by-side step (make bench-upstream-fix)")
 	flag.BoolVar(&o.sbsOnly, "side-by-side-only", false, "run the side-by-side step only")
+	flag.Func("compare", "another bridge build for the side-by-side step, NAME=BIN or BIN (repeatable; make bench-compare)", func(v string) error {
+		name, bin, ok := strings.Cut(v, "=")
+		if !ok {
+			name, bin = filepath.Base(v), v
+		}
+		if name == "" || bin == "" {
+			return fmt.Errorf("want NAME=BIN, got %q", v)
+		}
+		o.compare = append(o.compare, contenderBin{name, bin})
+		return nil
+	})
+	flag.BoolVar(&o.noRef, "no-ref", false, "leave the bare go-sdk reference out of the side-by-side step")
+	o.fleet.flags()
 	flag.Parse()
 	for _, s := range strings.Split(delays, ",") {
 		if s == "0" {
@@ -157,6 +186,9 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if o.fleet.on {
+		return runFleet(ctx, o, idp, tmp)
+	}
 	rep := &report{}
 	rep.header(o)
 	if o.rounds > 0 {

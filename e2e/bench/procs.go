@@ -114,7 +114,6 @@ func startBridge(ctx context.Context, o options, idp *idp, agentURL, logPath str
 	env := append(baseEnv(),
 		"MCP_HOST=127.0.0.1", "MCP_PORT="+strconv.Itoa(port),
 		"RESOURCE_URL="+base,
-		"SENTINELX_URL="+agentURL, "SENTINELX_TOKEN="+agentToken,
 		"OIDC_ISSUER="+idp.url, "OIDC_EXPECTED_AUDIENCE="+base+"/mcp",
 		// One subject drives the whole load; the per-subject limit would
 		// measure the limiter, not the bridge.
@@ -124,6 +123,9 @@ func startBridge(ctx context.Context, o options, idp *idp, agentURL, logPath str
 		"UPSTREAM_MAX_CONCURRENCY_PER_SUBJECT=32",
 		// Logs go to a file, at the product's default level and format.
 	)
+	if agentURL != "" { // else extra names an AGENTS_FILE
+		env = append(env, "SENTINELX_URL="+agentURL, "SENTINELX_TOKEN="+agentToken)
+	}
 	env = append(env, o.env...)
 	env = append(env, extra...)
 	// Readiness is polled, not read from the log: LOG_LEVEL may hide it.
@@ -195,6 +197,18 @@ func cpuTicks(pid int) int64 {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return ut + st
+}
+
+// sysTicks is stime alone (field 15).
+func sysTicks(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return st
 }
 
 func statusKB(pid int, key string) int64 {

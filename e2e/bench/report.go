@@ -48,7 +48,8 @@ type report struct {
 	sbs      *sideBySide
 }
 
-func (r *report) header(o options) {
+// machine is the CPU model, count, OS and architecture.
+func machine() string {
 	model := "unknown"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -58,13 +59,17 @@ func (r *report) header(o options) {
 			}
 		}
 	}
+	return model + ", " + strconv.Itoa(runtime.NumCPU()) + " CPUs, " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+func (r *report) header(o options) {
 	pinning := "none (fewer than 2 CPUs or no taskset)"
 	if otherCPUs != "" {
 		pinning = "server under test on CPU " + serverCPU + ", load generator (and the agent when the bridge is measured) on CPU " + otherCPUs
 	}
 	r.head = []string{
 		"- date: " + time.Now().UTC().Format(time.RFC3339),
-		"- machine: " + model + ", " + strconv.Itoa(runtime.NumCPU()) + " CPUs, " + runtime.GOOS + "/" + runtime.GOARCH,
+		"- machine: " + machine(),
 		"- load generator built with " + runtime.Version(),
 		"- pinning: " + pinning,
 		fmt.Sprintf("- per step: at most %d requests or %s, after %d warm-up requests; bridge: stateless, RS256 JWT (one token, so the verified-token cache serves it), RATE_LIMIT=0, default logging to a file", o.max, o.duration, o.warmup),
@@ -72,6 +77,12 @@ func (r *report) header(o options) {
 	r.head = append(r.head, "- MCP requests: Accept: "+accept+", MCP-Protocol-Version: 2025-06-18")
 	if o.rounds > 0 {
 		r.head = append(r.head, fmt.Sprintf("- side by side: %d rounds, interleaved; bridge: `tools/call sentinel_state` to a 0 ms agent over HTTP (agent next to the load generator); ref: bare go-sdk stateless server (e2e/yardstick -issuer), auth.RequireBearerToken verifying the RS256 JWT on every call (go-jose, no cache), one trivial tool (`echo`), default GC", o.rounds))
+		for _, c := range o.compare {
+			r.head = append(r.head, "- compared in the same step: `"+c.name+"` ("+c.bin+"), the same environment and requests as `bridge`; even rounds run the servers in the reverse order")
+		}
+		if o.noRef {
+			r.head = append(r.head, "- ref left out (-no-ref)")
+		}
 		r.head = append(r.head, "- load average (/proc/loadavg) includes this run's own server and load generator (up to ~2 while a step runs)")
 	}
 	if len(o.env) > 0 {

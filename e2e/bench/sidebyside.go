@@ -17,8 +17,10 @@ import (
 // (e2e/yardstick -issuer), each pinned to the server CPU in turn, driven
 // by the same closed loop at -ref-conc, -rounds times interleaved
 // (bridge, ref, bridge, ref, …) so a change in the machine's load hits
-// both alike. With -patched, a second bridge binary (built against a
-// patched go-sdk, `make bench-upstream-fix`) takes its turn too.
+// both alike; even rounds go in the reverse order, so no server is always
+// measured right after the same other one. With -patched, a second bridge
+// binary (built against a patched go-sdk, `make bench-upstream-fix`) takes
+// its turn too; so does each -compare build (`make bench-compare`).
 
 // contender is one server of the side-by-side step.
 type contender struct {
@@ -34,11 +36,14 @@ type sample struct {
 }
 
 type sideBySide struct {
-	conc    int
-	before  string // load average before the step started anything
-	names   []string
-	samples map[string][]sample
+	conc     int
+	before   string // load average before the step started anything
+	names    []string
+	compared []string // the -compare builds, for the ratio bridge / each
+	samples  map[string][]sample
 }
+
+const patchedName = "bridge (patched go-sdk)"
 
 func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *report) error {
 	sb := &sideBySide{conc: o.refConc, before: loadavg(), samples: map[string][]sample{}}
@@ -64,24 +69,32 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 	if err := addBridge("bridge", o.bin); err != nil {
 		return err
 	}
-	if o.patched != "" {
-		if err := addBridge("bridge (patched go-sdk)", o.patched); err != nil {
-			return err
-		}
-	}
-	ref, err := startRef(ctx, o.ref, idp, filepath.Join(tmp, "ref-sbs.log"))
-	if err != nil {
-		return err
-	}
-	refTok := idp.mint(ref.url+"/mcp", "sentinelx:state", time.Hour)
-	cs = append(cs, contender{"ref", ref, func() *http.Request {
-		return rpcReq(ref.url, refTok, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`)
-	}})
 	defer func() {
 		for _, c := range cs {
 			c.srv.stop()
 		}
 	}()
+	if o.patched != "" {
+		if err := addBridge(patchedName, o.patched); err != nil {
+			return err
+		}
+	}
+	for _, c := range o.compare {
+		if err := addBridge(c.name, c.bin); err != nil {
+			return err
+		}
+		sb.compared = append(sb.compared, c.name)
+	}
+	if !o.noRef {
+		ref, err := startRef(ctx, o.ref, idp, filepath.Join(tmp, "ref-sbs.log"))
+		if err != nil {
+			return err
+		}
+		refTok := idp.mint(ref.url+"/mcp", "sentinelx:state", time.Hour)
+		cs = append(cs, contender{"ref", ref, func() *http.Request {
+			return rpcReq(ref.url, refTok, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`)
+		}})
+	}
 
 	client := newClient()
 	for _, c := range cs {
@@ -89,7 +102,11 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 		load(ctx, client, c.call, checkBridge, o.refConc, o.warmup, o.duration)
 	}
 	for round := 1; round <= o.rounds; round++ {
-		for _, c := range cs {
+		order := slices.Clone(cs)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, c := range order {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -212,16 +229,22 @@ func (sb *sideBySide) print(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", n, statOf(sb.cpu(n)), statOf(sb.rate(n)))
 	}
 	fmt.Fprintln(w)
-	for _, n := range sb.names {
-		if n == "ref" {
-			continue
+	if len(sb.samples["ref"]) > 0 {
+		for _, n := range sb.names {
+			if n == "ref" {
+				continue
+			}
+			fmt.Fprintf(w, "**Ratio %s / ref**: CPU µs per call %s; calls/s %s.\n\n", n,
+				fmtRatio(ratios(sb.cpu(n), sb.cpu("ref"))), fmtRatio(ratios(sb.rate(n), sb.rate("ref"))))
 		}
-		fmt.Fprintf(w, "**Ratio %s / ref**: CPU µs per call %s; calls/s %s.\n\n", n,
-			fmtRatio(ratios(sb.cpu(n), sb.cpu("ref"))), fmtRatio(ratios(sb.rate(n), sb.rate("ref"))))
 	}
-	if len(sb.samples["bridge (patched go-sdk)"]) > 0 {
-		n := "bridge (patched go-sdk)"
+	if len(sb.samples[patchedName]) > 0 {
+		n := patchedName
 		fmt.Fprintf(w, "**Ratio %s / bridge**: CPU µs per call %s; calls/s %s.\n\n", n,
 			fmtRatio(ratios(sb.cpu(n), sb.cpu("bridge"))), fmtRatio(ratios(sb.rate(n), sb.rate("bridge"))))
+	}
+	for _, n := range sb.compared {
+		fmt.Fprintf(w, "**Ratio bridge / %s**: CPU µs per call %s; calls/s %s.\n\n", n,
+			fmtRatio(ratios(sb.cpu("bridge"), sb.cpu(n))), fmtRatio(ratios(sb.rate("bridge"), sb.rate(n))))
 	}
 }
