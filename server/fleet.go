@@ -32,8 +32,7 @@ func (a *app) openHosts(ctx context.Context, poll time.Duration, reload <-chan o
 	if err != nil {
 		return &ConfigError{"AGENTS_FILE", err.Error()}
 	}
-	a.hosts = st
-	a.log.Info("hosts loaded", "file", a.cfg.AgentsFile, "hosts", st.Registry().Len())
+	a.hosts = st // the store logs what it loaded
 	st.OnChange(func(reg *fleet.Registry) { a.metrics.KeepHosts(reg.Names()) })
 	return nil
 }

@@ -26,7 +26,11 @@ type setup struct {
 func writeBanner(w io.Writer, s setup) {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("\nsentinelx-mcp dev: bridge, OAuth server and agent on loopback (Ctrl-C stops all)\n\n")
+	agents := "agent"
+	if len(s.fleet.hosts) > 0 {
+		agents = "agents"
+	}
+	p("\nsentinelx-mcp dev: bridge, OAuth server and %s on loopback (Ctrl-C stops all)\n\n", agents)
 	p("  MCP URL     %s\n", s.mcpURL)
 	p("  PRM         %s\n", s.prmURL)
 	p("  Issuer      %s   (auto-approves every sign-in: dev only)\n", s.issuer)
