@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -135,3 +136,57 @@ func (s setup) hostArg() string {
 	}
 	return `,"host":"` + s.fleet.hosts[0].name + `"`
 }
+
+// maxHeld bounds the records [heldLog] keeps; past it they are written at
+// once, out of order with the banner but not lost.
+const maxHeld = 1000
+
+// heldLog keeps what the bridge logs while dev mode starts (the policy and
+// the host registry it loaded, the keys it fetched) and writes it after
+// the banner, so the banner is the first thing on the terminal and
+// nothing logged before it is lost.
+type heldLog struct {
+	mu      sync.Mutex // guards the fields below
+	done    bool
+	records []heldRecord
+}
+
+type heldRecord struct {
+	h slog.Handler
+	r slog.Record
+}
+
+// wrap returns h holding its records until release.
+func (l *heldLog) wrap(h slog.Handler) slog.Handler { return heldHandler{h, l} }
+
+// release writes the held records, in order, and stops holding.
+func (l *heldLog) release() {
+	l.mu.Lock()
+	recs := l.records
+	l.records, l.done = nil, true
+	l.mu.Unlock()
+	for _, hr := range recs {
+		_ = hr.h.Handle(context.Background(), hr.r)
+	}
+}
+
+type heldHandler struct {
+	h slog.Handler
+	l *heldLog
+}
+
+func (h heldHandler) Enabled(ctx context.Context, lvl slog.Level) bool { return h.h.Enabled(ctx, lvl) }
+
+func (h heldHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.l.mu.Lock()
+	if !h.l.done && len(h.l.records) < maxHeld {
+		h.l.records = append(h.l.records, heldRecord{h.h, r.Clone()})
+		h.l.mu.Unlock()
+		return nil
+	}
+	h.l.mu.Unlock()
+	return h.h.Handle(ctx, r)
+}
+
+func (h heldHandler) WithAttrs(a []slog.Attr) slog.Handler { return heldHandler{h.h.WithAttrs(a), h.l} }
+func (h heldHandler) WithGroup(n string) slog.Handler      { return heldHandler{h.h.WithGroup(n), h.l} }

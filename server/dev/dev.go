@@ -122,6 +122,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	logger := httplog.NewLogger("sentinelx-mcp", httplog.Options{
 		LogLevel: httplog.LevelByName(cfg.LogLevel), Concise: true, Writer: stderr,
 	})
+	held := &heldLog{}
+	logger.Logger = slog.New(held.wrap(logger.Logger.Handler()))
+	defer held.release() // a start that fails before the banner still shows what it logged
 	if o.LibraryLog != nil {
 		o.LibraryLog(quietLibrary{logger.Logger.Handler()})
 	}
@@ -153,6 +156,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		token: tok, expires: exp, clientID: id, clientSecret: secret, agent: up.desc,
 		tokenEndpoint: idp.Issuer() + "/oauth/token", resource: cfg.MCPURL(), fleet: fl,
 	})
+	held.release()
 	return g.wait(cancel)
 }
 

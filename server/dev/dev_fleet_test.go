@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pensados/sentinelx-mcp/internal/poll"
 	"github.com/pensados/sentinelx-mcp/tools"
 	"github.com/pensados/sentinelx-mcp/tools/policy"
 )
@@ -19,6 +20,11 @@ func TestDevFleet(t *testing.T) {
 		if !strings.Contains(r.banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, r.banner)
 		}
+	}
+
+	// Held until after the banner, not lost.
+	for _, want := range []string{"agents file loaded", "policy loaded"} {
+		poll.Until(t, "stderr to show "+want, func() bool { return strings.Contains(r.stderr.String(), want) })
 	}
 
 	res := callTool(t, r.mcpURL, r.token, "sentinel_exec", map[string]any{"cmd": "uptime", "host": "web-1"})
