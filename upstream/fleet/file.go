@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -255,7 +256,7 @@ func (l *loader) token(fh fileHost) (string, error) {
 			p = filepath.Join(l.dir, p)
 		}
 		l.stamp(p)
-		data, err := os.ReadFile(p)
+		data, err := readTokenFile(p)
 		if err != nil {
 			return "", fmt.Errorf("token_file: %w", err)
 		}
@@ -309,3 +310,30 @@ func checkLabels(labels map[string]string) error {
 
 // labelRule is what keys and values of labels (and selectors) allow.
 const labelRule = "want 1 to 63 of A-Z, a-z, 0-9, '.', '_', '-'"
+
+// maxTokenFile bounds a token file: a token is a line, and a file named by
+// mistake (a log) must not be read whole on every change.
+const maxTokenFile = 64 << 10
+
+// readTokenFile reads a regular file of at most maxTokenFile bytes; a
+// FIFO or device would block a reload that holds the reload lock.
+func readTokenFile(p string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer; it is refused below like any other non-regular file.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	if fi.Size() > maxTokenFile {
+		return nil, fmt.Errorf("%s is %d bytes; a token file holds one token (at most %d bytes)", p, fi.Size(), maxTokenFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxTokenFile))
+}

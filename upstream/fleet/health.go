@@ -240,7 +240,15 @@ func (st *state) probed(now time.Time, latency time.Duration, err error) (cameUp
 	if err != nil && !errors.As(err, &ue) {
 		ue = &upstream.Error{Detail: err.Error()} // no kind: proves nothing either way
 	}
-	st.record(ue, now)
+	if ue != nil && ue.Kind == upstream.KindTimeout {
+		// A probe is a plain GET /state: no answer within its bound
+		// means a host that drops packets or an agent that hangs, as
+		// good as unreachable for the calls that would wait on it. (A
+		// real call's timeout proves nothing: a script may run long.)
+		st.connectFailed("no answer within the probe timeout", now)
+	} else {
+		st.record(ue, now)
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.health.CheckedAt = now

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,5 +295,45 @@ func TestNewSingle(t *testing.T) {
 	hosts, err := r.Select([]string{fleet.DefaultHost}, "")
 	if err != nil || len(hosts) != 1 {
 		t.Errorf("Select(default) = %v, %v", hosts, err)
+	}
+}
+
+// TestHungAgentMarkedDown: an agent that accepts connections and never
+// answers (or a host that drops packets) is marked down by probes that
+// time out, so calls stop waiting on it.
+func TestHungAgentMarkedDown(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); hung.Close() })
+	path := writeFile(t, t.TempDir(), "agents.yaml", hostsYAML([4]string{"hung", hung.URL, "tok", ""}), 0o600)
+	s := openStore(t, fleet.Options{Path: path, DownAfter: 2, Client: upstream.Options{Timeout: 100 * time.Millisecond}})
+	h := host(t, s.Registry(), "hung")
+	poll.Until(t, "the hung agent marked down", func() bool { return h.Status().Down })
+	if err := h.Available(); err == nil || !strings.Contains(err.Error(), "unreachable since") || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("Available() = %v", err)
+	}
+}
+
+// TestTokenFileMustBeARegularSmallFile: a FIFO (which would block a
+// reload) or a file far larger than a token is refused with the reason.
+func TestTokenFileMustBeARegularSmallFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.token")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	big := writeFile(t, dir, "big.token", strings.Repeat("x", 70<<10), 0o600)
+	for _, tc := range []struct{ file, want string }{{fifo, "not a regular file"}, {big, "holds one token"}} {
+		doc := "hosts:\n  - name: a\n    url: http://127.0.0.1:1\n    token_file: " + tc.file + "\n"
+		path := writeFile(t, dir, "agents.yaml", doc, 0o600)
+		if _, err := fleet.Load(path, fleet.Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.file, err, tc.want)
+		}
 	}
 }
