@@ -20,7 +20,7 @@
 //	go build -o e2e/.bin/bench ./e2e/bench
 //	bench -bin ./sentinelx-mcp [-delays 0,1ms] [-conc 1,16,64] [-duration 3s] [-max 30000]
 //	      [-steady 1000] [-sessions 1000] [-bridge-only] [-accept-json] [-env NAME=value,…]
-//	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN] [-side-by-side-only]
+//	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN [-patched-name NAME]] [-side-by-side-only]
 //
 // First, side by side (sidebyside.go): the bridge and the reference, a bare
 // go-sdk server with JWT auth and one trivial tool (e2e/yardstick -issuer),
@@ -65,6 +65,7 @@ type options struct {
 	json     bool
 	ref      string
 	patched  string
+	second   string // the name -patched's binary is shown under
 	rounds   int
 	refConc  int
 	sbsOnly  bool
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the side-by-side step, bridge and reference interleaved (0 skips)")
 	flag.IntVar(&o.refConc, "ref-conc", 16, "concurrency of the side-by-side step")
 	flag.StringVar(&o.patched, "patched", "", "a second bridge binary for the side-by-side step (make bench-upstream-fix)")
+	flag.StringVar(&o.second, "patched-name", "bridge (patched go-sdk)", "what -patched's binary is called in the report (e.g. 'bridge (after)' for an A/B of two builds)")
 	flag.BoolVar(&o.sbsOnly, "side-by-side-only", false, "run the side-by-side step only")
 	flag.Parse()
 	for _, s := range strings.Split(delays, ",") {

@@ -37,6 +37,7 @@ type sideBySide struct {
 	conc    int
 	before  string // load average before the step started anything
 	names   []string
+	second  string // the second bridge's name, when there is one
 	samples map[string][]sample
 }
 
@@ -65,7 +66,7 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 		return err
 	}
 	if o.patched != "" {
-		if err := addBridge("bridge (patched go-sdk)", o.patched); err != nil {
+		if err := addBridge(o.second, o.patched); err != nil {
 			return err
 		}
 	}
@@ -99,6 +100,7 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 			fmt.Fprintf(os.Stderr, "side by side, round %d: %-24s c%d %s (load %s)\n", round, c.name, o.refConc, res.brief(), la)
 		}
 	}
+	sb.second = o.second
 	rep.sbs = sb
 	sb.print(os.Stderr)
 	return nil
@@ -219,8 +221,7 @@ func (sb *sideBySide) print(w io.Writer) {
 		fmt.Fprintf(w, "**Ratio %s / ref**: CPU µs per call %s; calls/s %s.\n\n", n,
 			fmtRatio(ratios(sb.cpu(n), sb.cpu("ref"))), fmtRatio(ratios(sb.rate(n), sb.rate("ref"))))
 	}
-	if len(sb.samples["bridge (patched go-sdk)"]) > 0 {
-		n := "bridge (patched go-sdk)"
+	if n := sb.second; n != "" && len(sb.samples[n]) > 0 {
 		fmt.Fprintf(w, "**Ratio %s / bridge**: CPU µs per call %s; calls/s %s.\n\n", n,
 			fmtRatio(ratios(sb.cpu(n), sb.cpu("bridge"))), fmtRatio(ratios(sb.rate(n), sb.rate("bridge"))))
 	}
