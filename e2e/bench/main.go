@@ -11,6 +11,10 @@
 // time. With two or more CPUs the server under test gets CPU 0 and this
 // process and the other side get the rest (taskset).
 //
+// The latency step (latency.go) reports the latency the bridge adds to a
+// call against a 1 ms agent, at concurrency 1 (p50, p99) and open loop at
+// -latency-rate (p99), repeated and interleaved with the direct calls.
+//
 // It also runs sentinel_state open loop at a steady rate (-steady) to see
 // the latency the bridge adds, and opens -sessions stateful sessions to
 // see what an idle one costs. Server CPU per call is utime+stime from
@@ -20,6 +24,7 @@
 //	go build -o e2e/.bin/bench ./e2e/bench
 //	bench -bin ./sentinelx-mcp [-delays 0,1ms] [-conc 1,16,64] [-duration 3s] [-max 30000]
 //	      [-steady 1000] [-sessions 1000] [-bridge-only] [-accept-json] [-env NAME=value,…]
+//	      [-latency-only] [-latency-reps 3] [-latency-delay 1ms] [-latency-rate 1000]
 //	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN [-patched-name NAME]] [-side-by-side-only]
 //
 // First, side by side (sidebyside.go): the bridge and the reference, a bare
@@ -69,6 +74,11 @@ type options struct {
 	rounds   int
 	refConc  int
 	sbsOnly  bool
+	// the latency step (latency.go)
+	latDelay time.Duration
+	latRate  float64
+	latReps  int
+	latOnly  bool
 }
 
 func main() {
@@ -91,6 +101,10 @@ func main() {
 	flag.StringVar(&o.patched, "patched", "", "a second bridge binary for the side-by-side step (make bench-upstream-fix)")
 	flag.StringVar(&o.second, "patched-name", "bridge (patched go-sdk)", "what -patched's binary is called in the report (e.g. 'bridge (after)' for an A/B of two builds)")
 	flag.BoolVar(&o.sbsOnly, "side-by-side-only", false, "run the side-by-side step only")
+	flag.DurationVar(&o.latDelay, "latency-delay", time.Millisecond, "agent delay of the latency step")
+	flag.Float64Var(&o.latRate, "latency-rate", 1000, "calls/s of the latency step's open loop (0 skips it)")
+	flag.IntVar(&o.latReps, "latency-reps", 3, "repetitions of the latency step, direct and bridge interleaved (0 skips the step)")
+	flag.BoolVar(&o.latOnly, "latency-only", false, "run the latency step only")
 	flag.Parse()
 	for _, s := range strings.Split(delays, ",") {
 		if s == "0" {
@@ -161,6 +175,13 @@ func run(ctx context.Context, o options) error {
 
 	rep := &report{}
 	rep.header(o)
+	if o.latOnly {
+		if err := runLatency(ctx, o, idp, tmp, rep); err != nil {
+			return err
+		}
+		rep.print(os.Stdout)
+		return nil
+	}
 	if o.rounds > 0 {
 		if err := runSideBySide(ctx, o, idp, tmp, rep); err != nil {
 			return err
@@ -169,6 +190,11 @@ func run(ctx context.Context, o options) error {
 	if o.sbsOnly {
 		rep.print(os.Stdout)
 		return nil
+	}
+	if o.latReps > 0 {
+		if err := runLatency(ctx, o, idp, tmp, rep); err != nil {
+			return err
+		}
 	}
 	for _, delay := range o.delays {
 		if err := runDelay(ctx, o, idp, tmp, delay, rep); err != nil {
