@@ -9,7 +9,8 @@ import (
 
 // prop refines one inferred input property: the jsonschema struct tag
 // only carries a description, so enums, bounds and defaults are set here
-// and go-sdk validates arguments against them before a handler runs.
+// and arguments are validated against them before a handler runs (go-sdk's
+// steps, see typedHandler).
 type prop struct {
 	enum     []any
 	min, max *float64

@@ -4,6 +4,7 @@
 package tools
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -244,7 +245,10 @@ func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
 
 // newTool builds a table entry for a typed tool: its input schema is
 // inferred from In and refined, out documents the agent's answer, and the
-// handler gets the shared result/audit wrapping.
+// handler gets the shared result/audit wrapping. It is registered as
+// mcp.AddTool would register it, through typedHandler, which decodes each
+// call's arguments once where go-sdk's Decoder would take a 32 KiB buffer
+// twice.
 func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
 	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), add: func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry) {
 		in := inputSchema[In](refine)
@@ -253,7 +257,20 @@ func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, 
 		if out != nil {
 			t.OutputSchema = out
 		}
-		mcp.AddTool(s, t, handle(d, spec, summarize, run(d)))
+		// Resolved as mcp.AddTool resolves them (and it panics too on a
+		// schema that does not resolve); the output schema is
+		// documentation, never checked against a result (handlers return
+		// their result themselves, so go-sdk would not check it either).
+		rs, err := in.Resolve(&jsonschema.ResolveOptions{ValidateDefaults: true})
+		if err != nil {
+			panic(fmt.Sprintf("AddTool: tool %q: input schema: %v", t.Name, err))
+		}
+		if out != nil {
+			if _, err := out.Resolve(&jsonschema.ResolveOptions{ValidateDefaults: true}); err != nil {
+				panic(fmt.Sprintf("AddTool: tool %q: output schema: %v", t.Name, err))
+			}
+		}
+		s.AddTool(t, typedHandler(rs, handle(d, spec, summarize, run(d))))
 	}}
 }
 

@@ -11,6 +11,10 @@
 // time. With two or more CPUs the server under test gets CPU 0 and this
 // process and the other side get the rest (taskset).
 //
+// The latency step (latency.go) reports the latency the bridge adds to a
+// call against a 1 ms agent, at concurrency 1 (p50, p99) and open loop at
+// -latency-rate (p99), repeated and interleaved with the direct calls.
+//
 // It also runs sentinel_state open loop at a steady rate (-steady) to see
 // the latency the bridge adds, and opens -sessions stateful sessions to
 // see what an idle one costs. Server CPU per call is utime+stime from
@@ -23,6 +27,7 @@
 //	      [-ref e2e/.bin/yardstick] [-rounds 3] [-ref-conc 16] [-patched BIN] [-side-by-side-only]
 //	      [-compare NAME=BIN]… [-no-ref]
 //	bench -bin ./sentinelx-mcp -fleet [-fleet-hosts 200] [-fleet-dead 50] [-fleet-delays 0,5ms] …
+//	      [-latency-only] [-latency-reps 3] [-latency-delay 1ms] [-latency-rate 1000] [-patched-name NAME]
 //
 // First, side by side (sidebyside.go): the bridge and the reference, a bare
 // go-sdk server with JWT auth and one trivial tool (e2e/yardstick -issuer),
@@ -81,6 +86,12 @@ type options struct {
 	refConc  int
 	sbsOnly  bool
 	fleet    fleetOptions
+	second   string // the name -patched's binary is shown under
+	// the latency step (latency.go)
+	latDelay time.Duration
+	latRate  float64
+	latReps  int
+	latOnly  bool
 }
 
 // contenderBin is one more bridge build for the side-by-side step.
@@ -104,6 +115,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the side-by-side step, bridge and reference interleaved (0 skips)")
 	flag.IntVar(&o.refConc, "ref-conc", 16, "concurrency of the side-by-side step")
 	flag.StringVar(&o.patched, "patched", "", "a second bridge binary for the side-by-side step (make bench-upstream-fix)")
+	flag.StringVar(&o.second, "patched-name", "bridge (patched go-sdk)", "what -patched's binary is called in the report (e.g. 'bridge (after)' for an A/B of two builds)")
 	flag.BoolVar(&o.sbsOnly, "side-by-side-only", false, "run the side-by-side step only")
 	flag.Func("compare", "another bridge build for the side-by-side step, NAME=BIN or BIN (repeatable; make bench-compare)", func(v string) error {
 		name, bin, ok := strings.Cut(v, "=")
@@ -118,6 +130,10 @@ func main() {
 	})
 	flag.BoolVar(&o.noRef, "no-ref", false, "leave the bare go-sdk reference out of the side-by-side step")
 	o.fleet.flags()
+	flag.DurationVar(&o.latDelay, "latency-delay", time.Millisecond, "agent delay of the latency step")
+	flag.Float64Var(&o.latRate, "latency-rate", 1000, "calls/s of the latency step's open loop (0 skips it)")
+	flag.IntVar(&o.latReps, "latency-reps", 3, "repetitions of the latency step, direct and bridge interleaved (0 skips the step)")
+	flag.BoolVar(&o.latOnly, "latency-only", false, "run the latency step only")
 	flag.Parse()
 	for _, s := range strings.Split(delays, ",") {
 		if s == "0" {
@@ -191,6 +207,13 @@ func run(ctx context.Context, o options) error {
 	}
 	rep := &report{}
 	rep.header(o)
+	if o.latOnly {
+		if err := runLatency(ctx, o, idp, tmp, rep); err != nil {
+			return err
+		}
+		rep.print(os.Stdout)
+		return nil
+	}
 	if o.rounds > 0 {
 		if err := runSideBySide(ctx, o, idp, tmp, rep); err != nil {
 			return err
@@ -199,6 +222,11 @@ func run(ctx context.Context, o options) error {
 	if o.sbsOnly {
 		rep.print(os.Stdout)
 		return nil
+	}
+	if o.latReps > 0 {
+		if err := runLatency(ctx, o, idp, tmp, rep); err != nil {
+			return err
+		}
 	}
 	for _, delay := range o.delays {
 		if err := runDelay(ctx, o, idp, tmp, delay, rep); err != nil {

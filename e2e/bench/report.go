@@ -46,6 +46,7 @@ type report struct {
 	rss      []rssRow
 	sessions *sessionRow
 	sbs      *sideBySide
+	latency  *latencyReport
 }
 
 // machine is the CPU model, count, OS and architecture.
@@ -75,7 +76,10 @@ func (r *report) header(o options) {
 		fmt.Sprintf("- per step: at most %d requests or %s, after %d warm-up requests; bridge: stateless, RS256 JWT (one token, so the verified-token cache serves it), RATE_LIMIT=0, default logging to a file", o.max, o.duration, o.warmup),
 	}
 	r.head = append(r.head, "- MCP requests: Accept: "+accept+", MCP-Protocol-Version: 2025-06-18")
-	if o.rounds > 0 {
+	if o.latOnly || (o.latReps > 0 && !o.sbsOnly) {
+		r.head = append(r.head, fmt.Sprintf("- latency: %d repetitions, direct and bridge interleaved; agent delay %s; concurrency 1 closed loop and %.0f calls/s open loop, each at most %d requests or %s", o.latReps, o.latDelay, o.latRate, o.max, o.duration))
+	}
+	if o.rounds > 0 && !o.latOnly {
 		r.head = append(r.head, fmt.Sprintf("- side by side: %d rounds, interleaved; bridge: `tools/call sentinel_state` to a 0 ms agent over HTTP (agent next to the load generator); ref: bare go-sdk stateless server (e2e/yardstick -issuer), auth.RequireBearerToken verifying the RS256 JWT on every call (go-jose, no cache), one trivial tool (`echo`), default GC", o.rounds))
 		for _, c := range o.compare {
 			r.head = append(r.head, "- compared in the same step: `"+c.name+"` ("+c.bin+"), the same environment and requests as `bridge`; even rounds run the servers in the reverse order")
@@ -107,6 +111,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w)
 	if r.sbs != nil {
 		r.sbs.print(w)
+	}
+	if r.latency != nil {
+		r.latency.print(w)
 	}
 	if len(r.rows) == 0 && len(r.rss) == 0 {
 		return

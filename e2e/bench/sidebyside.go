@@ -41,9 +41,8 @@ type sideBySide struct {
 	names    []string
 	compared []string // the -compare builds, for the ratio bridge / each
 	samples  map[string][]sample
+	second   string // the -patched build's name, when there is one
 }
-
-const patchedName = "bridge (patched go-sdk)"
 
 func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *report) error {
 	sb := &sideBySide{conc: o.refConc, before: loadavg(), samples: map[string][]sample{}}
@@ -75,7 +74,7 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 		}
 	}()
 	if o.patched != "" {
-		if err := addBridge(patchedName, o.patched); err != nil {
+		if err := addBridge(o.second, o.patched); err != nil {
 			return err
 		}
 	}
@@ -115,6 +114,9 @@ func runSideBySide(ctx context.Context, o options, idp *idp, tmp string, rep *re
 			sb.samples[c.name] = append(sb.samples[c.name], sample{res, la})
 			fmt.Fprintf(os.Stderr, "side by side, round %d: %-24s c%d %s (load %s)\n", round, c.name, o.refConc, res.brief(), la)
 		}
+	}
+	if o.patched != "" {
+		sb.second = o.second
 	}
 	rep.sbs = sb
 	sb.print(os.Stderr)
@@ -238,8 +240,7 @@ func (sb *sideBySide) print(w io.Writer) {
 				fmtRatio(ratios(sb.cpu(n), sb.cpu("ref"))), fmtRatio(ratios(sb.rate(n), sb.rate("ref"))))
 		}
 	}
-	if len(sb.samples[patchedName]) > 0 {
-		n := patchedName
+	if n := sb.second; n != "" && len(sb.samples[n]) > 0 {
 		fmt.Fprintf(w, "**Ratio %s / bridge**: CPU µs per call %s; calls/s %s.\n\n", n,
 			fmtRatio(ratios(sb.cpu(n), sb.cpu("bridge"))), fmtRatio(ratios(sb.rate(n), sb.rate("bridge"))))
 	}
