@@ -65,6 +65,7 @@ type HostInfo struct {
 	AgentVersion string
 	LastError    string
 	InFlight     int
+	CheckedAt    time.Time // zero until the first probe
 }
 
 // LatencyText is the last probe's round trip, rounded for people.

@@ -271,6 +271,9 @@ func (c Config) validate() error {
 			return &ConfigError{v.name, "want a whole number of at least 1"}
 		}
 	}
+	if c.AgentProbeInterval < Duration(100*time.Millisecond) {
+		return &ConfigError{"AGENT_PROBE_INTERVAL", "want at least 100ms (every host is probed this often)"}
+	}
 	if c.ReadyMinHosts < 0 {
 		return &ConfigError{"READY_MIN_HOSTS", "want a whole number, 0 or more"}
 	}

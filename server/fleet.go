@@ -79,8 +79,8 @@ func (a *app) checkHosts(context.Context) (map[string]any, error) {
 	up := 0
 	for _, h := range reg.Hosts() {
 		hs := h.Status()
-		d := map[string]any{"reachable": hs.Reachable && !hs.Down}
-		if hs.Reachable && !hs.Down {
+		d := map[string]any{"reachable": hs.Up()}
+		if hs.Up() {
 			up++
 			d["latency_ms"] = hs.Latency.Milliseconds()
 		}
@@ -113,9 +113,9 @@ func (a *app) hostsInfo() *handlers.HostsInfo {
 	for _, h := range a.hosts.Registry().Hosts() {
 		hs := h.Status()
 		out.Hosts = append(out.Hosts, handlers.HostInfo{
-			Name: h.Name, Labels: h.Labels, Reachable: hs.Reachable && !hs.Down, Down: hs.Down,
+			Name: h.Name, Labels: h.Labels, Reachable: hs.Up(), Down: hs.Down,
 			DownSince: hs.DownSince, Latency: hs.Latency, AgentVersion: hs.AgentVersion, LastError: hs.LastError,
-			InFlight: hs.InFlight,
+			InFlight: hs.InFlight, CheckedAt: hs.CheckedAt,
 		})
 	}
 	return out

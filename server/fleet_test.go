@@ -690,3 +690,33 @@ func TestFleetMetricsPerHost(t *testing.T) {
 			server.MetricSample(fams, "sentinelx_host_calls_total", map[string]string{"host": "web-1", "outcome": "ok"}) == 1
 	})
 }
+
+// TestFleetFanoutAnswerIsBounded: hosts whose answers together exceed a
+// fan-out's share of MCP_MAX_RESPONSE_BYTES are each replaced by a note
+// saying to call that host alone; the caller gets every host's outcome
+// instead of a response-cap error after every host ran the call.
+func TestFleetFanoutAnswerIsBounded(t *testing.T) {
+	big := `{"uptime":"` + strings.Repeat("x", 200<<10) + `","total_executions":1,"blocked_count":0,"error_count":0}`
+	wrap := onCall(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(big))
+	})
+	hosts := []fleetHost{{name: "a-1", wrap: wrap}, {name: "a-2", wrap: wrap}, {name: "a-3", wrap: wrap}, {name: "a-4", wrap: wrap}}
+	f := startFleet(t, hosts, "", map[string]string{"MCP_MAX_RESPONSE_BYTES": "1048576"})
+	tok := f.mint(map[string]any{"sub": "alice", "scope": everyScope})
+	r := f.callTool(t, tok, "sentinel_state", map[string]any{"hosts": []string{"*"}}, 30*time.Second)
+	fr := decodeFan(t, r)
+	if r.IsError || fr.Summary["ok"] != 4 {
+		t.Fatalf("summary %v isError %v", fr.Summary, r.IsError)
+	}
+	for _, res := range fr.Results {
+		if !strings.Contains(string(res.Result), `"truncated":true`) || !strings.Contains(string(res.Result), `host \"`+res.Host+`\"`) {
+			t.Errorf("%s: %.200s", res.Host, res.Result)
+		}
+	}
+	// One host alone still gets its whole answer.
+	r = f.callTool(t, tok, "sentinel_state", map[string]any{"host": "a-1"}, 30*time.Second)
+	if r.IsError || len(r.StructuredContent) < 200<<10 {
+		t.Errorf("a-1 alone: %v, %d bytes", r.IsError, len(r.StructuredContent))
+	}
+}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	dto "github.com/prometheus/client_model/go"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds the Prometheus collectors of one server in a private

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	td := tools.Deps{
-		Upstream: a.up, Hosts: a.hosts, FanoutConcurrency: cfg.FanoutConcurrency,
+		Hosts: a.hosts, FanoutConcurrency: cfg.FanoutConcurrency, MaxFanoutBytes: cfg.MaxResponseBytes / 3,
 		Audit: audit, Version: d.Version,
 		UploadURLAllow: cfg.UploadURLAllow, EditUploadLocalDir: cfg.EditUploadLocalDir,
 		Slots:         tools.NewConcurrency(cfg.UpstreamMaxConcurrency, cfg.UpstreamMaxPerSubject),

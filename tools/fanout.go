@@ -54,6 +54,36 @@ type hostResult struct {
 	MS         int64           `json:"ms"`
 }
 
+// fanoutShare is how many bytes of its own result one of n hosts may put
+// in a fan-out's answer: a third of MCP_MAX_RESPONSE_BYTES split between
+// them (the answer carries the JSON twice, as text and structuredContent),
+// at least 4 KiB. Without it, a fan-out of large outputs would be held
+// whole in memory and then refused by the response cap after every host
+// had run the call.
+func (d *Deps) fanoutShare(n int) int {
+	budget := d.MaxFanoutBytes
+	if budget <= 0 {
+		budget = defaultMaxFanoutBytes
+	}
+	return max(int(budget)/max(n, 1), 4<<10)
+}
+
+// defaultMaxFanoutBytes is a third of MCP_MAX_RESPONSE_BYTES's default.
+const defaultMaxFanoutBytes = 32 << 20 / 3
+
+// bound replaces a result larger than share with a note saying how large
+// it was and how to get it whole.
+func (r *hostResult) bound(share int) {
+	if len(r.Result) <= share {
+		return
+	}
+	note, _ := json.Marshal(map[string]any{
+		"truncated": true, "bytes": len(r.Result),
+		"hint": fmt.Sprintf("this host's answer is larger than its share of a fan-out (%d bytes); call it alone with host %q", share, r.Host),
+	})
+	r.Result = note
+}
+
 // fanSummary counts a fan-out's hosts by outcome.
 type fanSummary struct {
 	Hosts       int `json:"hosts"`
@@ -100,6 +130,13 @@ func fanout[In any](ctx context.Context, d *Deps, spec Spec, who caller, reg *fl
 		return fail(err)
 	}
 	explicit := needsExplicitFanout(in)
+	// One policy for every host of the call, even if the file reloads
+	// while the fan-out runs.
+	if p := d.policy(); d.Policy != nil {
+		dd := *d
+		dd.Policy = func() *policy.Policy { return p }
+		d = &dd
+	}
 	if explicit && d.policy() == nil {
 		return fail(&policyDenied{policy.DefaultRule, fmt.Sprintf(
 			"fan-out of %s needs a policy rule that allows it explicitly (POLICY_FILE, a rule whose when reads fanout or hosts; see docs/fleet.md); or call one host at a time with host", spec.Name)})
@@ -110,15 +147,25 @@ func fanout[In any](ctx context.Context, d *Deps, spec Spec, who caller, reg *fl
 	}
 
 	results := make([]hostResult, len(targets))
+	share := d.fanoutShare(len(targets))
 	sem := make(chan struct{}, d.fanoutConcurrency())
 	var wg sync.WaitGroup
 	for i, h := range targets {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			// The caller is gone: the hosts not started are not called.
+			results[i] = hostResult{Host: h.Name, Outcome: upstream.KindCanceled.String(), Error: "not started: the call was canceled"}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			c := &call{spec: spec, who: who, reg: reg, host: h, targets: names, summary: summary}
 			results[i] = fanOne(ctx, d, c, in, explicit, fn)
+			results[i].bound(share)
 		}()
 	}
 	wg.Wait()

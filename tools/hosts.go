@@ -71,9 +71,9 @@ func hostSchema(s *jsonschema.Schema, reg *fleet.Registry) {
 		return
 	}
 	if ps := s.Properties["hosts"]; ps != nil {
-		ps.MinItems, ps.MaxItems = intp(1), intp(maxHostPatterns)
+		ps.MinItems, ps.MaxItems = intp(1), intp(fleet.MaxPatterns)
 		if ps.Items != nil {
-			ps.Items.MinLength, ps.Items.MaxLength = intp(1), intp(253)
+			ps.Items.MinLength, ps.Items.MaxLength = intp(1), intp(63)
 		}
 	}
 	if ps := s.Properties["selector"]; ps != nil {
@@ -82,10 +82,6 @@ func hostSchema(s *jsonschema.Schema, reg *fleet.Registry) {
 }
 
 func intp(n int) *int { return &n }
-
-// maxHostPatterns bounds the hosts argument: names or globs, so not tied
-// to the registry's size.
-const maxHostPatterns = 1000
 
 type hostKey struct{}
 
@@ -214,7 +210,7 @@ func runHosts(ctx context.Context, d *Deps, _ noInput) (json.RawMessage, error) 
 	for _, name := range usable {
 		h, _ := reg.Lookup(name)
 		st := h.Status()
-		e := hostEntry{Name: h.Name, Labels: h.Labels, Reachable: st.Reachable && !st.Down,
+		e := hostEntry{Name: h.Name, Labels: h.Labels, Reachable: st.Up(),
 			AgentVersion: st.AgentVersion, LastError: st.LastError}
 		if st.Latency > 0 {
 			ms := float64(st.Latency.Microseconds()) / 1000

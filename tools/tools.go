@@ -54,6 +54,11 @@ type Deps struct {
 	// FanoutConcurrency bounds the hosts one fan-out call works on at
 	// once (FANOUT_CONCURRENCY); 0 means 8.
 	FanoutConcurrency int
+	// MaxFanoutBytes bounds the hosts' results in one fan-out answer
+	// (the server gives a third of MCP_MAX_RESPONSE_BYTES); 0 means a
+	// third of that variable's default. A host's result over its share
+	// is replaced by a note saying to call that host alone.
+	MaxFanoutBytes int64
 	// Audit receives one line per tool call. If nil, nothing is logged.
 	Audit *slog.Logger
 	// Version is reported by ping.
@@ -131,7 +136,9 @@ type tool struct {
 	args map[string]string // argument name → JSON type, for the policy
 	// fleetOnly tools exist only with more than one host (sentinel_hosts).
 	fleetOnly bool
-	add       func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry)
+	// targeted: the input embeds Target, so handle resolves a host.
+	targeted bool
+	add      func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry)
 }
 
 // New builds the tool table.
@@ -217,8 +224,10 @@ func (t *Table) Scopes() []string {
 // the host enum follows the file, and go-sdk tells stateful sessions with
 // notifications/tools/list_changed.
 func (t *Table) Register(s *mcp.Server) {
-	t.register(s, t.deps.Hosts.Registry())
+	// Subscribed first, so a reload between the two lines is not missed
+	// (the registry's watcher already runs).
 	t.deps.Hosts.OnChange(func(reg *fleet.Registry) { t.register(s, reg) })
+	t.register(s, t.deps.Hosts.Registry())
 }
 
 func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
@@ -250,7 +259,8 @@ func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
 // call's arguments once where go-sdk's Decoder would take a 32 KiB buffer
 // twice.
 func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
-	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), add: func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry) {
+	_, targets := any(*new(In)).(targeted)
+	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), targeted: targets, add: func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry) {
 		in := inputSchema[In](refine)
 		hostSchema(in, reg)
 		t.InputSchema = in

@@ -44,6 +44,10 @@ type Health struct {
 	InFlight  int
 }
 
+// Up reports whether the host answered its last probe and is not marked
+// down: what readiness, the status page and sentinel_hosts call reachable.
+func (h Health) Up() bool { return h.Reachable && !h.Down }
+
 // identity is what makes two loads of a host the same agent: a change to
 // any of these needs a new client and a fresh health record.
 type identity struct {

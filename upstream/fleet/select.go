@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -17,10 +18,29 @@ const maxListed = 50
 // the selector. The result is sorted by name, without duplicates, and
 // never empty: an empty match is an error, so a typo never becomes a
 // silent no-op.
+// Bounds on what a caller may ask Select for: matching costs patterns ×
+// hosts glob matches, and a caller needs only a few globs or a selector.
+const (
+	MaxPatterns = 64  // host names or globs in one call
+	maxPattern  = 63  // characters in one; a host name is at most 63
+	maxSelector = 512 // characters in a selector
+)
+
 func (r *Registry) Select(patterns []string, selector string) ([]*Host, error) {
-	if len(patterns) == 0 && selector == "" {
+	switch {
+	case len(patterns) == 0 && selector == "":
 		return nil, errors.New("no hosts chosen: give host names or globs, a label selector, or both")
+	case len(patterns) > MaxPatterns:
+		return nil, fmt.Errorf("%d host names or globs; at most %d (a glob or a selector covers many hosts)", len(patterns), MaxPatterns)
+	case len(selector) > maxSelector:
+		return nil, fmt.Errorf("selector of %d characters; at most %d", len(selector), maxSelector)
 	}
+	for _, p := range patterns {
+		if len(p) > maxPattern {
+			return nil, fmt.Errorf("host name or glob of %d characters; at most %d", len(p), maxPattern)
+		}
+	}
+	patterns = slices.Compact(slices.Sorted(slices.Values(patterns)))
 	var sel Selector
 	if selector != "" {
 		var err error
@@ -51,7 +71,12 @@ func (r *Registry) Select(patterns []string, selector string) ([]*Host, error) {
 	if len(out) == 0 {
 		var what []string
 		if len(patterns) > 0 {
-			what = append(what, fmt.Sprintf("hosts %q", patterns))
+			shown := patterns[:min(len(patterns), 5)]
+			w := fmt.Sprintf("hosts %q", shown)
+			if len(patterns) > len(shown) {
+				w = fmt.Sprintf("hosts %q and %d more", shown, len(patterns)-len(shown))
+			}
+			what = append(what, w)
 		}
 		if selector != "" {
 			what = append(what, fmt.Sprintf("selector %q", sel.String()))

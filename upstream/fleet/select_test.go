@@ -119,3 +119,35 @@ func TestSelectorString(t *testing.T) {
 		t.Error("zero Selector should print empty and match everything")
 	}
 }
+
+// TestSelectBounds: a hostile hosts argument (many long globs) is refused
+// before any matching, and repeated patterns are matched once.
+func TestSelectBounds(t *testing.T) {
+	t.Parallel()
+	r := selectRegistry(t)
+	many := make([]string, fleet.MaxPatterns+1)
+	for i := range many {
+		many[i] = "web-*"
+	}
+	for _, tc := range []struct {
+		patterns []string
+		selector string
+		want     string
+	}{
+		{many, "", "at most 64"},
+		{[]string{strings.Repeat("*a", 32)}, "", "characters; at most 63"},
+		{nil, strings.Repeat("a", 513), "at most 512"},
+	} {
+		if _, err := r.Select(tc.patterns, tc.selector); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+	hs, err := r.Select(many[:fleet.MaxPatterns], "")
+	if err != nil || len(hs) != 3 {
+		t.Errorf("64 copies of web-*: %d hosts, %v", len(hs), err)
+	}
+	_, err = r.Select([]string{"x*1", "x*2", "x*3", "x*4", "x*5", "x*6", "x*7"}, "")
+	if err == nil || !strings.Contains(err.Error(), "and 2 more") {
+		t.Errorf("long no-match error: %v", err)
+	}
+}
