@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	sjson "github.com/segmentio/encoding/json"
+
+	"github.com/pensados/sentinelx-mcp/internal/jsondepth"
 )
 
 // JSON-RPC error codes used in HTTP error bodies. Clients on the 2026-07-28
@@ -141,7 +143,7 @@ func peek(body []byte) ([]Message, int, string) {
 	if !utf8.Valid(body) {
 		return nil, CodeParseError, "Parse error: body is not valid UTF-8"
 	}
-	if depth(body) > maxNesting {
+	if jsondepth.Exceeds(body, maxNesting) {
 		return nil, CodeParseError, "Parse error: JSON nested deeper than " + strconv.Itoa(maxNesting) + " levels"
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
@@ -202,34 +204,6 @@ func unmarshal(data []byte, v any) error {
 }
 
 const parseFlags = sjson.DontMatchCaseInsensitiveStructFields
-
-// depth returns the deepest nesting of objects and arrays in data, skipping
-// string contents. One pass, no allocation.
-func depth(data []byte) int {
-	var d, most int
-	var inString, escaped bool
-	for _, b := range data {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-		case b == '"':
-			inString = true
-		case b == '{' || b == '[':
-			d++
-			most = max(most, d)
-		case b == '}' || b == ']':
-			d = max(d-1, 0)
-		}
-	}
-	return most
-}
 
 // WriteRPCError writes a JSON-RPC error object as the whole HTTP response.
 // id is the failing request's id, or nil (written as null) when unknown.

@@ -9,6 +9,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	sjson "github.com/segmentio/encoding/json"
+
+	"github.com/pensados/sentinelx-mcp/internal/jsondepth"
 )
 
 // typedHandler registers a typed tool as go-sdk's mcp.AddTool would, but
@@ -91,7 +93,7 @@ var errSDKMaxDepth = fmt.Errorf("json: exceeded maximum nesting depth of %d", sd
 // takes, parse one raw value, then decode it, but straight from data.
 // middleware/jsonrpc.go's unmarshal does the same for the body peek.
 func sdkUnmarshal(data []byte, v any) error {
-	if tooDeep(data, sdkMaxDepth) {
+	if jsondepth.Exceeds(data, sdkMaxDepth) {
 		return errSDKMaxDepth
 	}
 	var raw sjson.RawMessage
@@ -100,37 +102,4 @@ func sdkUnmarshal(data []byte, v any) error {
 	}
 	_, err := sjson.Parse(raw, v, sjson.DontMatchCaseInsensitiveStructFields)
 	return err
-}
-
-// tooDeep reports JSON nested deeper than most objects and arrays,
-// skipping string contents (go-sdk's checkMaxDepth).
-func tooDeep(data []byte, most int) bool {
-	var d int
-	var inString, escaped bool
-	for _, b := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-			continue
-		}
-		switch b {
-		case '"':
-			inString = true
-		case '{', '[':
-			if d++; d > most {
-				return true
-			}
-		case '}', ']':
-			if d > 0 {
-				d--
-			}
-		}
-	}
-	return false
 }
