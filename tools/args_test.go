@@ -75,7 +75,8 @@ func schemaOf(t *testing.T, name string, reg *fleet.Registry) *jsonschema.Schema
 		}
 		var got *jsonschema.Schema
 		s := mcp.NewServer(&mcp.Implementation{Name: "x"}, nil)
-		tl.add(s, &mcp.Tool{Name: name}, &d, reg)
+		mt := &mcp.Tool{Name: name}
+		s.AddTool(mt, tl.build(mt, &d, reg))
 		cs := connectServer(t, s)
 		res, err := cs.ListTools(context.Background(), nil)
 		if err != nil {

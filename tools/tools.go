@@ -138,7 +138,9 @@ type tool struct {
 	fleetOnly bool
 	// targeted: the input embeds Target, so handle resolves a host.
 	targeted bool
-	add      func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry)
+	// build fills t's schemas for reg and returns the handler to
+	// register it with.
+	build func(t *mcp.Tool, d *Deps, reg *fleet.Registry) mcp.ToolHandler
 }
 
 // New builds the tool table.
@@ -230,8 +232,17 @@ func (t *Table) Register(s *mcp.Server) {
 	t.register(s, t.deps.Hosts.Registry())
 }
 
+// register adds the tools for reg. Every schema is built before the first
+// AddTool, so the changes land within go-sdk's 10 ms notification delay
+// and a session re-listing on tools/list_changed sees them all at once.
 func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
-	for _, tl := range t.active(reg) {
+	type built struct {
+		t *mcp.Tool
+		h mcp.ToolHandler
+	}
+	active := t.active(reg)
+	ready := make([]built, 0, len(active))
+	for _, tl := range active {
 		destructive := !tl.ReadOnly
 		mt := &mcp.Tool{
 			Name:        tl.Name,
@@ -248,7 +259,10 @@ func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
 		if tl.Scope != "" {
 			mt.Meta = mcp.Meta{"sentinelx/scope": tl.Scope}
 		}
-		tl.add(s, mt, &t.deps, reg)
+		ready = append(ready, built{mt, tl.build(mt, &t.deps, reg)})
+	}
+	for _, b := range ready {
+		s.AddTool(b.t, b.h)
 	}
 }
 
@@ -260,7 +274,7 @@ func (t *Table) register(s *mcp.Server, reg *fleet.Registry) {
 // twice.
 func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, summarize summaryFunc[In], run func(d *Deps) callFunc[In]) tool {
 	_, targets := any(*new(In)).(targeted)
-	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), targeted: targets, add: func(s *mcp.Server, t *mcp.Tool, d *Deps, reg *fleet.Registry) {
+	return tool{Spec: spec, args: argTypes(inputSchema[In](refine)), targeted: targets, build: func(t *mcp.Tool, d *Deps, reg *fleet.Registry) mcp.ToolHandler {
 		in := inputSchema[In](refine)
 		hostSchema(in, reg)
 		t.InputSchema = in
@@ -280,7 +294,7 @@ func newTool[In any](spec Spec, refine map[string]prop, out *jsonschema.Schema, 
 				panic(fmt.Sprintf("AddTool: tool %q: output schema: %v", t.Name, err))
 			}
 		}
-		s.AddTool(t, typedHandler(rs, handle(d, spec, summarize, run(d))))
+		return typedHandler(rs, handle(d, spec, summarize, run(d)))
 	}}
 }
 
