@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pensados/sentinelx-mcp/middleware"
-
 	"github.com/caarlos0/env/v11"
+
+	"github.com/pensados/sentinelx-mcp/middleware"
+	"github.com/pensados/sentinelx-mcp/tools"
 )
 
 // Config is the whole runtime configuration, read from the environment.
@@ -277,8 +278,8 @@ func (c Config) validate() error {
 	if c.ReadyMinHosts < 0 {
 		return &ConfigError{"READY_MIN_HOSTS", "want a whole number, 0 or more"}
 	}
-	if c.FanoutConcurrency > 256 {
-		return &ConfigError{"FANOUT_CONCURRENCY", "want at most 256"}
+	if c.FanoutConcurrency > tools.MaxFanoutConcurrency {
+		return &ConfigError{"FANOUT_CONCURRENCY", fmt.Sprintf("want at most %d", tools.MaxFanoutConcurrency)}
 	}
 	if c.MaxBodyBytes < 1024 {
 		return &ConfigError{"MCP_MAX_BODY_BYTES", "want a byte count of at least 1024"}

@@ -18,16 +18,17 @@ import (
 // defaultFanoutConcurrency is FANOUT_CONCURRENCY's default.
 const defaultFanoutConcurrency = 8
 
-// maxFanoutConcurrency bounds FANOUT_CONCURRENCY: past this, a fan-out
-// only opens more sockets at once without finishing sooner.
-const maxFanoutConcurrency = 256
+// MaxFanoutConcurrency bounds FANOUT_CONCURRENCY (the server refuses
+// more): past it, a fan-out only opens more sockets at once without
+// finishing sooner.
+const MaxFanoutConcurrency = 256
 
 func (d *Deps) fanoutConcurrency() int {
 	switch n := d.FanoutConcurrency; {
 	case n <= 0:
 		return defaultFanoutConcurrency
-	case n > maxFanoutConcurrency:
-		return maxFanoutConcurrency
+	case n > MaxFanoutConcurrency:
+		return MaxFanoutConcurrency
 	default:
 		return n
 	}

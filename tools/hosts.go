@@ -138,11 +138,11 @@ func (d *Deps) hostChoice(reg *fleet.Registry, who caller, tool string) string {
 	if len(names) == 0 {
 		return "the policy lets you use " + tool + " on none of them"
 	}
-	const show = 50
-	if len(names) > show {
-		return fmt.Sprintf("hosts you may use: %s and %d more (sentinel_hosts lists them)", strings.Join(names[:show], ", "), len(names)-show)
+	list := "hosts you may use: " + fleet.ListNames(names)
+	if len(names) > fleet.MaxListed {
+		list += " (sentinel_hosts lists them)"
 	}
-	return "hosts you may use: " + strings.Join(names, ", ")
+	return list
 }
 
 // usableHosts are the hosts on which the policy could let who call tool

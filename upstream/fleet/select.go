@@ -8,16 +8,10 @@ import (
 	"strings"
 )
 
-// maxListed bounds the host names an "unknown host" error lists: the
-// message reaches a model's context, and a thousand names help nobody.
-const maxListed = 50
+// MaxListed bounds the host names an error lists: the message reaches a
+// model's context, and a thousand names help nobody.
+const MaxListed = 50
 
-// Select resolves a fan-out target: patterns are host names or
-// path.Match globs ("web-*"), selector is a label selector
-// ("role=web,env=prod"). With both, a host must match some pattern and
-// the selector. The result is sorted by name, without duplicates, and
-// never empty: an empty match is an error, so a typo never becomes a
-// silent no-op.
 // Bounds on what a caller may ask Select for: matching costs patterns ×
 // hosts glob matches, and a caller needs only a few globs or a selector.
 const (
@@ -26,6 +20,12 @@ const (
 	maxSelector = 512 // characters in a selector
 )
 
+// Select resolves a fan-out target: patterns are host names or
+// path.Match globs ("web-*"), selector is a label selector
+// ("role=web,env=prod"). With both, a host must match some pattern and
+// the selector. The result is sorted by name, without duplicates, and
+// never empty: an empty match is an error, so a typo never becomes a
+// silent no-op.
 func (r *Registry) Select(patterns []string, selector string) ([]*Host, error) {
 	switch {
 	case len(patterns) == 0 && selector == "":
@@ -100,13 +100,15 @@ func matchAny(patterns []string, name string) bool {
 	return false
 }
 
-// listNames is "a, b, c", cut after maxListed names.
-func (r *Registry) listNames() string {
-	names := r.Names()
-	if len(names) <= maxListed {
+// listNames is the registry's names as [ListNames] words them.
+func (r *Registry) listNames() string { return ListNames(r.Names()) }
+
+// ListNames is "a, b, c", cut after MaxListed names ("… and 12 more").
+func ListNames(names []string) string {
+	if len(names) <= MaxListed {
 		return strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:MaxListed], ", "), len(names)-MaxListed)
 }
 
 // Selector is a parsed label selector: terms joined by ',' that must all
