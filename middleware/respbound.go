@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -26,12 +27,21 @@ const codeInternalError = -32603
 // errResponseTooLarge is returned by writes past ResponseOptions.MaxBytes.
 var errResponseTooLarge = errors.New("response exceeds MCP_MAX_RESPONSE_BYTES")
 
+// flushDelay is how long a flushed SSE event may wait in the response
+// buffer for the handler to finish. go-sdk flushes after every event; for
+// the usual POST (one event, the answer, then the handler returns) that
+// flush costs a write(2) and turns the answer into a chunked one whose end
+// takes a second write(2). Deferred, the answer leaves in one write with a
+// Content-Length when the handler returns. An event followed by more work
+// (a notification, a GET or listen stream) still leaves within flushDelay.
+const flushDelay = 2 * time.Millisecond
+
 // BoundResponse bounds what answering one /mcp request can cost. Without
 // it, an SSE answer to a client that never reads parks every pending
 // message (and its goroutine) in memory for as long as the client keeps the
 // connection open, and a batch answer has no size limit. Over MaxBytes,
 // an answer not yet started becomes one JSON-RPC error (500); a started
-// one is cut off.
+// one is cut off. It also coalesces flushes (see flushDelay).
 func BoundResponse(opts ResponseOptions) func(http.Handler) http.Handler {
 	stall := opts.Stall
 	if stall <= 0 {
@@ -43,6 +53,7 @@ func BoundResponse(opts ResponseOptions) func(http.Handler) http.Handler {
 			if r.Method == http.MethodPost && !IsListen(r) {
 				bw.limit = opts.MaxBytes
 			}
+			defer bw.finish()
 			next.ServeHTTP(bw, r)
 		})
 	}
@@ -60,25 +71,36 @@ func IsListen(r *http.Request) bool {
 	return false
 }
 
-// boundedWriter counts the bytes of one response and gives every write and
-// flush a deadline. go-sdk writes a response from one goroutine at a time
-// (under its stream lock), so it needs no lock of its own.
+// boundedWriter counts the bytes of one response, gives every write that
+// may reach the socket a deadline and defers flushes by up to flushDelay.
+// go-sdk writes from one goroutine at a time (under its stream lock); mu
+// orders those writes with the flush timer's goroutine.
 type boundedWriter struct {
 	http.ResponseWriter
-	rc          *http.ResponseController
-	stall       time.Duration
-	limit       int64 // 0: none
+	rc    *http.ResponseController
+	stall time.Duration
+	limit int64 // 0: none
+
+	mu          sync.Mutex
 	written     int64
 	wroteHeader bool
 	over        bool
+	refreshAt   time.Time   // the write deadline is renewed after this
+	pending     bool        // a flush was asked for and has not happened
+	timer       *time.Timer // runs timedFlush; nil until the first flush
+	done        bool        // the handler returned: w is net/http's again
 }
 
 func (b *boundedWriter) WriteHeader(code int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.wroteHeader = true
 	b.ResponseWriter.WriteHeader(code)
 }
 
 func (b *boundedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.over {
 		return 0, errResponseTooLarge
 	}
@@ -92,20 +114,70 @@ func (b *boundedWriter) Write(p []byte) (int, error) {
 		return 0, errResponseTooLarge
 	}
 	b.wroteHeader = true
-	_ = b.rc.SetWriteDeadline(time.Now().Add(b.stall))
+	b.armDeadline()
 	n, err := b.ResponseWriter.Write(p)
-	_ = b.rc.SetWriteDeadline(time.Time{})
 	b.written += int64(n)
 	return n, err
 }
 
+// armDeadline makes sure the connection's write deadline is at least
+// three quarters of stall away. Renewing it on every write cost two
+// timer updates per write; renewing it every quarter of stall bounds a
+// stalled write between 0.75×stall and stall, which is what Stall is for.
+// Called with mu held.
+func (b *boundedWriter) armDeadline() {
+	now := time.Now()
+	if now.Before(b.refreshAt) {
+		return
+	}
+	_ = b.rc.SetWriteDeadline(now.Add(b.stall))
+	b.refreshAt = now.Add(b.stall / 4)
+}
+
 // FlushError is what http.ResponseController.Flush calls (go-sdk flushes
-// after every SSE event); the flush is where a full socket blocks.
+// after every SSE event). The flush happens when the handler returns or
+// flushDelay later, whichever is first.
 func (b *boundedWriter) FlushError() error {
-	_ = b.rc.SetWriteDeadline(time.Now().Add(b.stall))
-	err := b.rc.Flush()
-	_ = b.rc.SetWriteDeadline(time.Time{})
-	return err
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done || b.pending {
+		return nil
+	}
+	b.pending = true
+	if b.timer == nil {
+		b.timer = time.AfterFunc(flushDelay, b.timedFlush)
+	} else {
+		b.timer.Reset(flushDelay)
+	}
+	return nil
+}
+
+// timedFlush is the deferred flush of an event the handler did not follow
+// by returning. A full socket blocks here, under the write deadline.
+func (b *boundedWriter) timedFlush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done || !b.pending {
+		return
+	}
+	b.pending = false
+	b.armDeadline()
+	_ = b.rc.Flush()
+}
+
+// finish hands the response back to net/http, which writes what is still
+// buffered (with a Content-Length when the whole answer is there). The
+// write deadline is cleared: the connection may serve other requests.
+func (b *boundedWriter) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if !b.refreshAt.IsZero() {
+		_ = b.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // Flush is for callers that use the http.Flusher interface.

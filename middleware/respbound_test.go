@@ -95,3 +95,111 @@ func TestBoundResponseSize(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundResponseOneWriteAnswer: go-sdk flushes after every SSE event.
+// An answer whose handler returns right after its one event must leave as
+// one response with a Content-Length (one write(2)), body unchanged.
+func TestBoundResponseOneWriteAnswer(t *testing.T) {
+	const event = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
+	h := BoundResponse(ResponseOptions{})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, event)
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush: %v", err)
+		}
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for i := 0; i < 20; i++ {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != event {
+			t.Fatalf("body %q, want %q", body, event)
+		}
+		if resp.ContentLength != int64(len(event)) || len(resp.TransferEncoding) != 0 {
+			t.Fatalf("Content-Length %d, Transfer-Encoding %v: the answer was flushed before the handler returned", resp.ContentLength, resp.TransferEncoding)
+		}
+	}
+}
+
+// TestBoundResponseStreamStillStreams: an event the handler follows with
+// more work (a notification, a GET or listen stream) must reach the client
+// while the handler is still running. The handler waits for the client to
+// have read the first event; without the deferred flush it would wait
+// forever (the test's bound).
+func TestBoundResponseStreamStillStreams(t *testing.T) {
+	seen := make(chan struct{})
+	h := BoundResponse(ResponseOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		for i := range 3 {
+			io.WriteString(w, "data: "+strings.Repeat("n", i+1)+"\n\n")
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-seen:
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Second):
+				t.Error("the client never saw a flushed event while the handler ran")
+				return
+			}
+		}
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	for i := range 3 {
+		want := "data: " + strings.Repeat("n", i+1) + "\n\n"
+		if _, err := io.ReadFull(resp.Body, buf[:len(want)]); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if got := string(buf[:len(want)]); got != want {
+			t.Fatalf("event %d: %q, want %q", i, got, want)
+		}
+		seen <- struct{}{}
+	}
+}
+
+// TestBoundResponseNoFlushAfterReturn: a flush deferred by a handler that
+// then returns must never touch the ResponseWriter afterwards (it belongs
+// to net/http again). Run with -race; many short streams make the timer
+// and the return race.
+func TestBoundResponseNoFlushAfterReturn(t *testing.T) {
+	h := BoundResponse(ResponseOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: x\n\n")
+		_ = http.NewResponseController(w).Flush()
+		if r.URL.Query().Has("wait") {
+			time.Sleep(flushDelay) // let the timer fire, or nearly
+		}
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for i := 0; i < 200; i++ {
+		u := srv.URL
+		if i%2 == 1 {
+			u += "?wait"
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "data: x\n\n" {
+			t.Fatalf("round %d: body %q", i, body)
+		}
+	}
+}
