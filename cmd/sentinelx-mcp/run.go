@@ -78,8 +78,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Version:      buildVersion(),
 		NotifySocket: getenv("NOTIFY_SOCKET"),
 	}
-	if cfg.PolicyFile != "" {
-		// systemctl reload sends SIGHUP; main ignores it otherwise.
+	if cfg.PolicyFile != "" || cfg.AgentsFile != "" {
+		// systemctl reload sends SIGHUP to reload POLICY_FILE and
+		// AGENTS_FILE; main ignores it otherwise.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
