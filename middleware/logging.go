@@ -11,8 +11,10 @@ import (
 
 // Logger logs one line per request with a request ID (httplog, which also
 // recovers panics). Tokens offered in the query string are redacted before
-// the line is written; the bearer gate still refuses the request.
-func Logger(l *httplog.Logger, skipPaths []string) func(http.Handler) http.Handler {
+// the line is written; the bearer gate still refuses the request. flush,
+// when non-nil, writes out the log lines buffered while the request was
+// served (internal/logsink); it runs before net/http releases the answer.
+func Logger(l *httplog.Logger, skipPaths []string, flush func()) func(http.Handler) http.Handler {
 	logged := httplog.RequestLogger(l, skipPaths)
 	return func(next http.Handler) http.Handler {
 		h := logged(next)
@@ -21,6 +23,9 @@ func Logger(l *httplog.Logger, skipPaths []string) func(http.Handler) http.Handl
 				r = r.WithContext(context.WithValue(r.Context(), queryTokenKey{}, true))
 			}
 			redactQuery(r)
+			if flush != nil {
+				defer flush()
+			}
 			h.ServeHTTP(w, r)
 		})
 	}

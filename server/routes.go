@@ -39,7 +39,7 @@ func refuseGET(next http.Handler) http.Handler {
 func (a *app) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(a.metrics.Instrument)
-	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}))
+	r.Use(middleware.Logger(a.reqLog, []string{"/healthz"}, a.flushLogs))
 
 	ch := middleware.Challenger{ResourceMetadataURL: a.prmURL, KnownScopes: a.table.Scopes()}
 	var bindSessions func(http.Handler) http.Handler = passThrough

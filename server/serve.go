@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/go-chi/httplog/v2"
+
+	"github.com/pensados/sentinelx-mcp/internal/logsink"
 )
 
 // ServeOptions is what `sentinelx-mcp serve` hands to [Serve] besides the
@@ -26,6 +28,9 @@ type ServeOptions struct {
 	// NotifySocket is $NOTIFY_SOCKET (systemd Type=notify); empty means
 	// not run by systemd.
 	NotifySocket string
+	// FlushLogs writes out what Logger's writer buffered, if it buffers
+	// (main's is an internal/logsink.Sink); nil means it does not.
+	FlushLogs func()
 }
 
 // Serve runs the bridge until ctx ends, as `sentinelx-mcp serve` does: it
@@ -38,14 +43,22 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	logger := opts.Logger
-	deps := Deps{Logger: logger, Version: opts.Version, Metrics: NewMetrics(opts.Version), Reload: opts.Reload}
+	deps := Deps{Logger: logger, Version: opts.Version, Metrics: NewMetrics(opts.Version), Reload: opts.Reload, FlushLogs: opts.FlushLogs}
 	if cfg.AuditLog != "" {
 		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return fmt.Errorf("AUDIT_LOG: %w", err)
 		}
 		defer f.Close()
-		deps.Audit = slog.New(slog.NewJSONHandler(f, nil)).With("log", "audit")
+		audit := logsink.New(f)
+		defer audit.Close() // before f.Close: the last lines are written
+		deps.Audit = slog.New(slog.NewJSONHandler(audit, nil)).With("log", "audit")
+		deps.FlushLogs = func() {
+			audit.Flush()
+			if opts.FlushLogs != nil {
+				opts.FlushLogs()
+			}
+		}
 	}
 	h, err := New(ctx, cfg, deps)
 	if err != nil {

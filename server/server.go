@@ -49,26 +49,31 @@ type Deps struct {
 	// Reload, when non-nil, delivers reload requests (main wires SIGHUP to
 	// it): POLICY_FILE is read again on each. Signals stay main's business.
 	Reload <-chan os.Signal
+	// FlushLogs, when non-nil, writes out the log lines Logger and Audit
+	// buffered (internal/logsink); it is called as each request ends,
+	// before the answer is released.
+	FlushLogs func()
 }
 
 // app holds what the routes are built from.
 type app struct {
-	cfg      Config
-	log      *slog.Logger
-	reqLog   *httplog.Logger
-	version  string
-	started  time.Time
-	table    *tools.Table
-	verifier *oidcverify.Verifier
-	up       *upstream.Client
-	hosts    *fleet.Store // AGENTS_FILE, or the one agent of up
-	mcp      *mcp.Server
-	prm      *oauthex.ProtectedResourceMetadata // path form: resource = MCP URL
-	rootPRM  *oauthex.ProtectedResourceMetadata // root form: resource = base URL
-	prmURL   string                             // where prm is served; challenges point here
-	prmPath  string
-	metrics  *Metrics
-	policy   *policy.Store // nil without POLICY_FILE
+	cfg       Config
+	log       *slog.Logger
+	reqLog    *httplog.Logger
+	flushLogs func() // Deps.FlushLogs
+	version   string
+	started   time.Time
+	table     *tools.Table
+	verifier  *oidcverify.Verifier
+	up        *upstream.Client
+	hosts     *fleet.Store // AGENTS_FILE, or the one agent of up
+	mcp       *mcp.Server
+	prm       *oauthex.ProtectedResourceMetadata // path form: resource = MCP URL
+	rootPRM   *oauthex.ProtectedResourceMetadata // root form: resource = base URL
+	prmURL    string                             // where prm is served; challenges point here
+	prmPath   string
+	metrics   *Metrics
+	policy    *policy.Store // nil without POLICY_FILE
 
 	probe *probeCache    // the agent probe shared by /readyz and the status page
 	build handlers.Build // read once: the binary's build info does not change
@@ -97,13 +102,14 @@ func New(ctx context.Context, cfg Config, d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("server: Deps.Logger is required")
 	}
 	a := &app{
-		cfg:     cfg,
-		log:     d.Logger.Logger,
-		reqLog:  d.Logger,
-		version: d.Version,
-		started: time.Now(),
-		up:      d.Upstream,
-		metrics: d.Metrics,
+		cfg:       cfg,
+		log:       d.Logger.Logger,
+		reqLog:    d.Logger,
+		flushLogs: d.FlushLogs,
+		version:   d.Version,
+		started:   time.Now(),
+		up:        d.Upstream,
+		metrics:   d.Metrics,
 	}
 	if a.metrics == nil {
 		a.metrics = NewMetrics(d.Version)

@@ -286,7 +286,13 @@ func (d *Deps) account(ctx context.Context, c *call) (outcome string) {
 			hr.HostCall(c.host.Name, outcome, c.elapsed)
 		}
 	}
-	d.Audit.LogAttrs(ctx, level, "tool call", argsToAttrs(attrs)...)
+	// A record without a caller's PC: Logger.LogAttrs would walk the stack
+	// for a source location no handler here prints.
+	if h := d.Audit.Handler(); h.Enabled(ctx, level) {
+		r := slog.NewRecord(time.Now(), level, "tool call", 0)
+		r.AddAttrs(argsToAttrs(attrs)...)
+		_ = h.Handle(ctx, r)
+	}
 	return outcome
 }
 

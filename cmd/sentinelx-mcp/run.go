@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/httplog/v2"
 
+	"github.com/pensados/sentinelx-mcp/internal/logsink"
 	"github.com/pensados/sentinelx-mcp/server"
 )
 
@@ -73,10 +74,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	// Log lines are batched per request (internal/logsink) and written out
+	// as each request ends; Close writes the last ones after the drain.
+	logs := logsink.New(stdout)
+	defer logs.Close()
 	opts := server.ServeOptions{
-		Logger:       newLogger(cfg.LogFormat, cfg.LogLevel, stdout),
+		Logger:       newLogger(cfg.LogFormat, cfg.LogLevel, logs),
 		Version:      buildVersion(),
 		NotifySocket: getenv("NOTIFY_SOCKET"),
+		FlushLogs:    logs.Flush,
 	}
 	if cfg.PolicyFile != "" || cfg.AgentsFile != "" {
 		// systemctl reload sends SIGHUP to reload POLICY_FILE and
