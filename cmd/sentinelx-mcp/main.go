@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/pensados/sentinelx-mcp/internal/gcfloor"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -28,22 +30,25 @@ func main() {
 	}
 }
 
-// gcDefaults trades a little memory for a lot of CPU. go-sdk allocates
-// about 300 KB of short-lived garbage per MCP request (each of its nine JSON
-// decodes reads through a fresh 32 KiB buffer) against a live heap of 2–3
-// MB. How often the collector runs is set by the heap goal, and for a heap
-// that small the goal is Go's floor, 4 MB × GOGC/100: at the default
-// GOGC=100 the collector runs every dozen requests and costs more CPU than
-// the request itself. GOGC=800 puts the floor at 32 MB: side by side with a
-// bare go-sdk server, CPU per call is ~15 % lower than at GOGC=400, for
-// ~16 MB more RSS under load (BENCHMARKS.md, "Speed, second round"). The
-// soft limit keeps a large live heap (uploads in flight) from growing 9×.
-// GOGC and GOMEMLIMIT set by the operator win.
+// gcDefaults trades a little memory for a lot of CPU. go-sdk turns every
+// MCP request into ~300 KB of garbage (nine JSON decodes, each through a
+// fresh 32 KiB buffer) against a live heap of 2–3 MB; at Go's default
+// GOGC=100 the collector then runs every dozen requests and costs more CPU
+// than the request itself. The collector now waits until 48 MB have piled
+// up, or until the heap is five times what is live (GOGC=400) once that
+// is more (internal/gcfloor): side by side with a bare go-sdk server, CPU
+// per call is ~20 % lower than at GOGC=400 alone, for ~35 MB more RSS under
+// saturating load and none at rest (BENCHMARKS.md, "Speed, second round").
+// The soft limit caps the heap at 256 MiB. GOGC or GOMEMLIMIT set by the
+// operator wins.
 func gcDefaults(getenv func(string) string) {
 	if getenv("GOGC") == "" {
-		debug.SetGCPercent(800)
+		gcfloor.Start(gcFloor, 400)
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
 }
+
+// gcFloor is the heap goal's floor: go-sdk's garbage of ~150 requests.
+const gcFloor = 48 << 20
