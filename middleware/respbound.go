@@ -19,6 +19,8 @@ type ResponseOptions struct {
 	// stops reading for this long loses the response (the connection is
 	// closed). 0 means 30 s.
 	Stall time.Duration
+
+	flushDelay time.Duration // tests; 0 means flushDelay
 }
 
 // codeInternalError is JSON-RPC's "Internal error".
@@ -31,9 +33,11 @@ var errResponseTooLarge = errors.New("response exceeds MCP_MAX_RESPONSE_BYTES")
 // buffer for the handler to finish. go-sdk flushes after every event; for
 // the usual POST (one event, the answer, then the handler returns) that
 // flush costs a write(2) and turns the answer into a chunked one whose end
-// takes a second write(2). Deferred, the answer leaves in one write with a
-// Content-Length when the handler returns. An event followed by more work
-// (a notification, a GET or listen stream) still leaves within flushDelay.
+// takes a second write(2). Deferred, an answer that fits net/http's
+// buffer (2 KiB) leaves in one write with a Content-Length when the
+// handler returns; a larger one is written as the buffer fills, as before.
+// An event followed by more work (a notification, a GET or listen stream)
+// still leaves within flushDelay.
 const flushDelay = 2 * time.Millisecond
 
 // BoundResponse bounds what answering one /mcp request can cost. Without
@@ -42,14 +46,22 @@ const flushDelay = 2 * time.Millisecond
 // connection open, and a batch answer has no size limit. Over MaxBytes,
 // an answer not yet started becomes one JSON-RPC error (500); a started
 // one is cut off. It also coalesces flushes (see flushDelay).
+//
+// The write deadline is left armed when the handler returns, so that
+// net/http's last write of the answer is bounded too; net/http clears it
+// once the answer is finished, before the connection's next request.
 func BoundResponse(opts ResponseOptions) func(http.Handler) http.Handler {
 	stall := opts.Stall
 	if stall <= 0 {
 		stall = 30 * time.Second
 	}
+	delay := opts.flushDelay
+	if delay <= 0 {
+		delay = flushDelay
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			bw := &boundedWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall}
+			bw := &boundedWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall, delay: delay}
 			if r.Method == http.MethodPost && !IsListen(r) {
 				bw.limit = opts.MaxBytes
 			}
@@ -74,12 +86,16 @@ func IsListen(r *http.Request) bool {
 // boundedWriter counts the bytes of one response, gives every write that
 // may reach the socket a deadline and defers flushes by up to flushDelay.
 // go-sdk writes from one goroutine at a time (under its stream lock); mu
-// orders those writes with the flush timer's goroutine.
+// orders those writes with the flush timer's goroutine. Header needs no
+// lock: a deferred flush only follows a Write, and net/http copies the
+// header map when the first Write (or WriteHeader) commits it, so the
+// timer's flush never reads the map go-sdk may still change.
 type boundedWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
 	stall time.Duration
-	limit int64 // 0: none
+	delay time.Duration // flushDelay
+	limit int64         // 0: none
 
 	mu          sync.Mutex
 	written     int64
@@ -145,9 +161,9 @@ func (b *boundedWriter) FlushError() error {
 	}
 	b.pending = true
 	if b.timer == nil {
-		b.timer = time.AfterFunc(flushDelay, b.timedFlush)
+		b.timer = time.AfterFunc(b.delay, b.timedFlush)
 	} else {
-		b.timer.Reset(flushDelay)
+		b.timer.Reset(b.delay)
 	}
 	return nil
 }
@@ -166,8 +182,9 @@ func (b *boundedWriter) timedFlush() {
 }
 
 // finish hands the response back to net/http, which writes what is still
-// buffered (with a Content-Length when the whole answer is there). The
-// write deadline is cleared: the connection may serve other requests.
+// buffered (with a Content-Length when the whole answer is there). That
+// write happens after the handler returns, so the deadline stays armed for
+// it; net/http clears it after that write (conn.serve).
 func (b *boundedWriter) finish() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -175,9 +192,7 @@ func (b *boundedWriter) finish() {
 	if b.timer != nil {
 		b.timer.Stop()
 	}
-	if !b.refreshAt.IsZero() {
-		_ = b.rc.SetWriteDeadline(time.Time{})
-	}
+	b.armDeadline()
 }
 
 // Flush is for callers that use the http.Flusher interface.

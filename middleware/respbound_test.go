@@ -2,15 +2,28 @@ package middleware
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
 )
+
+// httptraceWithConn counts the new connections a client opens.
+func httptraceWithConn(ctx context.Context, n *int) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				*n++
+			}
+		},
+	})
+}
 
 // TestBoundResponseSlowReader: a client that sends a request and never
 // reads the answer must not hold the handler (and what it has in memory)
@@ -98,10 +111,11 @@ func TestBoundResponseSize(t *testing.T) {
 
 // TestBoundResponseOneWriteAnswer: go-sdk flushes after every SSE event.
 // An answer whose handler returns right after its one event must leave as
-// one response with a Content-Length (one write(2)), body unchanged.
+// one response with a Content-Length (one write(2)), body unchanged. (The
+// flush delay is an hour here, so a slow machine cannot make it fire.)
 func TestBoundResponseOneWriteAnswer(t *testing.T) {
 	const event = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
-	h := BoundResponse(ResponseOptions{})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := BoundResponse(ResponseOptions{flushDelay: time.Hour})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, event)
@@ -201,5 +215,96 @@ func TestBoundResponseNoFlushAfterReturn(t *testing.T) {
 		if string(body) != "data: x\n\n" {
 			t.Fatalf("round %d: body %q", i, body)
 		}
+	}
+}
+
+// TestBoundResponseFinalWriteIsBounded: with flushes deferred, net/http
+// writes a short answer after the handler has returned. A client that
+// pipelines requests and reads nothing fills the socket buffers; that last
+// write must fail after Stall like any other, and the connection close,
+// instead of parking its goroutine for good.
+func TestBoundResponseFinalWriteIsBounded(t *testing.T) {
+	answer := "data: " + strings.Repeat("a", 1500) + "\n\n"
+	h := BoundResponse(ResponseOptions{Stall: 200 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, answer)
+		_ = http.NewResponseController(w).Flush()
+	}))
+	closed := make(chan struct{})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			close(closed)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetReadBuffer(4096)
+	}
+	// Far more answers than the socket buffers hold, sent without reading.
+	go func() {
+		req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+		for i := 0; i < 20000; i++ {
+			if _, err := io.WriteString(conn, req); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server is still blocked writing answers to a client that reads none")
+	}
+}
+
+// TestLeftDeadlineDoesNotReachNextRequest: the deadline BoundResponse
+// leaves for net/http's last write must not reach the next request on the
+// same connection, even one that arrives long after it expired (net/http
+// clears it once an answer is finished; this keeps that true).
+func TestLeftDeadlineDoesNotReachNextRequest(t *testing.T) {
+	const stall = 50 * time.Millisecond
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", BoundResponse(ResponseOptions{Stall: stall})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "data: x\n\n")
+		_ = http.NewResponseController(w).Flush()
+	})))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var conns int
+	trace := func(r *http.Request) *http.Request {
+		return r.WithContext(httptraceWithConn(r.Context(), &conns))
+	}
+	get := func(path string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		resp, err := client.Do(trace(req))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return string(b)
+	}
+	if got := get("/mcp"); got != "data: x\n\n" {
+		t.Fatalf("/mcp: %q", got)
+	}
+	time.Sleep(4 * stall) // the deadline /mcp left is now in the past
+	if got := get("/healthz"); got != "ok" {
+		t.Fatalf("/healthz on the kept-alive connection: %q", got)
+	}
+	if conns != 1 {
+		t.Fatalf("%d connections, want the second request on the first one's", conns)
 	}
 }

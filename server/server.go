@@ -47,7 +47,8 @@ type Deps struct {
 	// every 2 s.
 	PolicyPoll time.Duration
 	// Reload, when non-nil, delivers reload requests (main wires SIGHUP to
-	// it): POLICY_FILE is read again on each. Signals stay main's business.
+	// it): POLICY_FILE and AGENTS_FILE are read again on each. Signals stay
+	// main's business.
 	Reload <-chan os.Signal
 	// FlushLogs, when non-nil, writes out the log lines Logger and Audit
 	// buffered (internal/logsink); it is called as each request ends,

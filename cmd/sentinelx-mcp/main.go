@@ -37,8 +37,8 @@ func main() {
 // than the request itself. The collector now waits until 48 MB have piled
 // up, or until the heap is five times what is live (GOGC=400) once that
 // is more (internal/gcfloor): side by side with a bare go-sdk server, CPU
-// per call is ~20 % lower than at GOGC=400 alone, for ~35 MB more RSS under
-// saturating load and none at rest (BENCHMARKS.md, "Speed, second round").
+// per call is ~18 % lower than at GOGC=400 alone, for ~35 MB more RSS under
+// saturating load (BENCHMARKS.md, "Speed, second round").
 // The soft limit caps the heap at 256 MiB. GOGC or GOMEMLIMIT set by the
 // operator wins.
 func gcDefaults(getenv func(string) string) {

@@ -11,9 +11,9 @@
 // uploads in flight) grow many times over before it is collected.
 //
 // [Start] decouples the two: after every collection it sets GOGC so that
-// the next goal is max(floor, live × (1 + base/100)). Small heaps are
-// collected once floor bytes have piled up; heaps above floor ÷ (1 +
-// base/100) behave exactly as under GOGC=base. The soft memory limit
+// the next goal is max(floor, what GOGC=base gives). Small heaps are
+// collected once floor bytes have piled up; heaps whose goal at GOGC=base
+// is above floor behave exactly as under GOGC=base. The soft memory limit
 // (GOMEMLIMIT) still caps the goal.
 package gcfloor
 
@@ -22,7 +22,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // heapMinimum is the runtime's heap goal floor at GOGC=100; it scales with
@@ -33,36 +33,47 @@ const heapMinimum = 4 << 20
 // otherwise ask for an absurd one).
 const maxPercent = 100_000
 
-// Percent is the GOGC that makes the next heap goal max(floor, live × (1 +
-// base/100)) for a live heap of live bytes. Both of the runtime's terms
-// grow with GOGC, so it is the smaller of the GOGC that brings either one
-// to floor, unless base already gets there.
-func Percent(live, floor uint64, base int) int {
-	if float64(live)*(1+float64(base)/100) >= float64(floor) {
+// Percent is the GOGC that makes the next heap goal max(floor, what
+// GOGC=base gives) after a collection that found live bytes of heap and
+// scanned scan bytes of stacks and globals. The runtime's goal
+// (runtime/mgcpacer.go) is max(4 MB × GOGC/100, live + (live + scan) ×
+// GOGC/100); both terms grow with GOGC, so the answer is the smaller of the
+// GOGCs that bring either one to floor, unless base already gets there.
+func Percent(live, scan, floor uint64, base int) int {
+	grown := func(p float64) float64 { return float64(live) + float64(live+scan)*p/100 }
+	if grown(float64(base)) >= float64(floor) {
 		return base
 	}
 	p := 100 * float64(floor) / heapMinimum // 4 MB × p/100 = floor
-	if live > 0 {
-		p = math.Min(p, 100*(float64(floor)/float64(live)-1)) // live × (1 + p/100) = floor
+	if live+scan > 0 {
+		p = math.Min(p, 100*(float64(floor)-float64(live))/float64(live+scan)) // grown(p) = floor
 	}
 	return max(base, min(int(math.Ceil(p)), maxPercent))
 }
 
-// Start keeps the heap goal at max(floor, live × (1 + base/100)) until stop
+// Start keeps the heap goal at max(floor, what GOGC=base gives) until stop
 // is called, and sets GOGC for the first collection at once. It must not
-// be used where the operator set GOGC.
+// be used where the operator set GOGC. After stop returns, GOGC is no
+// longer changed.
 func Start(floor uint64, base int) (stop func()) {
-	t := &tuner{floor: floor, base: base, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
-	debug.SetGCPercent(Percent(0, floor, base))
+	t := &tuner{floor: floor, base: base, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+	}}
+	debug.SetGCPercent(Percent(0, 0, floor, base))
 	t.arm()
-	return func() { t.stopped.Store(true) }
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
+	}
 }
 
 type tuner struct {
 	floor   uint64
 	base    int
-	sample  []metrics.Sample // only touched by the cleanup goroutine
-	stopped atomic.Bool
+	mu      sync.Mutex
+	sample  []metrics.Sample
+	stopped bool
 }
 
 // sentinel is allocated for one collection to find unreachable: its
@@ -76,12 +87,20 @@ func (t *tuner) arm() {
 
 // afterGC runs on the runtime's cleanup goroutine after each collection.
 func (t *tuner) afterGC() {
-	if t.stopped.Load() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
 		return
 	}
 	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() == metrics.KindUint64 {
-		debug.SetGCPercent(Percent(t.sample[0].Value.Uint64(), t.floor, t.base))
+	var v [3]uint64
+	for i, s := range t.sample {
+		if s.Value.Kind() != metrics.KindUint64 {
+			t.arm() // a runtime without the metric: leave GOGC as it is
+			return
+		}
+		v[i] = s.Value.Uint64()
 	}
+	debug.SetGCPercent(Percent(v[0], v[1]+v[2], t.floor, t.base))
 	t.arm()
 }

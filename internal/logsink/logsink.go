@@ -33,14 +33,17 @@ type Sink struct {
 	mu     sync.Mutex
 	w      io.Writer
 	buf    []byte
-	timer  *time.Timer // flushes MaxDelay after the first line of a batch
+	timer  *time.Timer // flushes delay after the first line of a batch
+	delay  time.Duration
 	armed  bool
 	closed bool
 }
 
 // New returns a Sink writing to w.
-func New(w io.Writer) *Sink {
-	s := &Sink{w: w}
+func New(w io.Writer) *Sink { return newSink(w, MaxDelay) }
+
+func newSink(w io.Writer, delay time.Duration) *Sink {
+	s := &Sink{w: w, delay: delay}
 	s.timer = time.AfterFunc(time.Hour, s.timedFlush)
 	s.timer.Stop()
 	return s
@@ -61,7 +64,7 @@ func (s *Sink) Write(p []byte) (int, error) {
 	}
 	if !s.armed {
 		s.armed = true
-		s.timer.Reset(MaxDelay)
+		s.timer.Reset(s.delay)
 	}
 	return len(p), nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pensados/sentinelx-mcp/internal/poll"
 )
@@ -35,7 +36,7 @@ func (r *recorder) snapshot() (n int, all string) {
 
 func TestFlushWritesBufferedLinesInOneWrite(t *testing.T) {
 	rec := &recorder{}
-	s := New(rec)
+	s := newSink(rec, time.Hour) // only Flush writes here
 	defer s.Close()
 	s.Write([]byte("audit line\n"))
 	s.Write([]byte("request line\n"))
@@ -74,7 +75,7 @@ func TestLinesOutsideRequestsGoOutByThemselves(t *testing.T) {
 
 func TestFullBufferIsWrittenAtOnce(t *testing.T) {
 	rec := &recorder{}
-	s := New(rec)
+	s := newSink(rec, time.Hour)
 	defer s.Close()
 	line := []byte(strings.Repeat("x", 1023) + "\n")
 	for range MaxBuffered / len(line) {
@@ -88,7 +89,7 @@ func TestFullBufferIsWrittenAtOnce(t *testing.T) {
 
 func TestCloseFlushesAndWritesThrough(t *testing.T) {
 	rec := &recorder{}
-	s := New(rec)
+	s := newSink(rec, time.Hour)
 	s.Write([]byte("last line before shutdown\n"))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
