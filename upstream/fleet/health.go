@@ -154,13 +154,22 @@ func (h *Host) Acquire(ctx context.Context) (release func(), err error) {
 				<-st.slots
 			}
 			// A host removed by a reload keeps its connections only as
-			// long as its last call needs them.
+			// long as its last call needs them. net/http puts a
+			// connection back in the pool on its own goroutine after the
+			// body was read, which can come after this release: close
+			// the idle ones again once that has surely happened, or one
+			// would stay open to the removed agent for IdleConnTimeout.
 			if st.inFlight.Add(-1) == 0 && st.retired.Load() {
 				st.client.CloseIdleConnections()
+				time.AfterFunc(retiredGrace, st.client.CloseIdleConnections)
 			}
 		})
 	}, nil
 }
+
+// retiredGrace is how long after a removed host's last call its idle
+// connections are closed a second time (see Acquire).
+const retiredGrace = time.Second
 
 // Status returns the host's health as last observed.
 func (h *Host) Status() Health {
