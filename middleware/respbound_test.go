@@ -25,6 +25,21 @@ func httptraceWithConn(ctx context.Context, n *int) context.Context {
 	})
 }
 
+// dialNonReader connects to addr with a small receive buffer, for a client
+// that will read nothing: the server's writes fill the buffers sooner.
+func dialNonReader(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetReadBuffer(4096)
+	}
+	return conn
+}
+
 // TestBoundResponseSlowReader: a client that sends a request and never
 // reads the answer must not hold the handler (and what it has in memory)
 // forever. The handler streams 64 MiB, far more than the socket buffers
@@ -44,14 +59,7 @@ func TestBoundResponseSlowReader(t *testing.T) {
 	}))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.SetReadBuffer(4096)
-	}
+	conn := dialNonReader(t, srv.Listener.Addr().String())
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -239,14 +247,7 @@ func TestBoundResponseFinalWriteIsBounded(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.SetReadBuffer(4096)
-	}
+	conn := dialNonReader(t, srv.Listener.Addr().String())
 	// Far more answers than the socket buffers hold, sent without reading.
 	go func() {
 		req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"

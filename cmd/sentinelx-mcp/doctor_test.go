@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,8 +18,8 @@ import (
 // --json` with nothing listening: the file, not the process environment,
 // is the configuration; the JSON report says why; the command fails.
 func TestDoctorReadsTheEnvFileAndExitsNonZero(t *testing.T) {
-	dead := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	port := freePort(t)
+	dead := "http://127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
+	port := testnet.FreePort(t)
 	f := filepath.Join(t.TempDir(), "sentinelx-mcp.env")
 	os.WriteFile(f, []byte("MCP_PORT="+strconv.Itoa(port)+"\nSENTINELX_TOKEN=agent-s3cret\nSENTINELX_URL="+dead+
 		"\nOIDC_ISSUER="+dead+"/realms/x\nRESOURCE_URL=http://127.0.0.1:"+strconv.Itoa(port)+"\nOIDC_EXPECTED_AUDIENCE=http://127.0.0.1:"+strconv.Itoa(port)+"/mcp\nMCP_PORTT=1\n"), 0o600)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -9,10 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pensados/sentinelx-mcp/internal/poll"
-	"github.com/pensados/sentinelx-mcp/internal/testlog"
 )
 
 // TestServeLogLinesPrecedeTheAnswer: serve batches log lines
@@ -21,22 +16,12 @@ import (
 // can read the lines about it. Read at once, no polling.
 func TestServeLogLinesPrecedeTheAnswer(t *testing.T) {
 	audit := filepath.Join(t.TempDir(), "audit.log")
-	port := freePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	env := map[string]string{
-		"MCP_PORT":        strconv.Itoa(port),
+	s := startServe(t, map[string]string{
 		"SENTINELX_TOKEN": "agent-token",
 		"SENTINELX_URL":   "http://127.0.0.1:1",
-		"OIDC_ISSUER":     "http://127.0.0.1:1/issuer",
-		"RESOURCE_URL":    base,
 		"AUDIT_LOG":       audit,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &testlog.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, out, io.Discard) }()
-	poll.Until(t, "the bridge listening", func() bool { return strings.Contains(out.String(), "sentinelx-mcp listening") })
+	})
+	base, out := s.base, s.out
 
 	for i := range 20 {
 		id := strconv.Itoa(1000 + i)
@@ -65,13 +50,5 @@ func TestServeLogLinesPrecedeTheAnswer(t *testing.T) {
 			t.Fatalf("after %d answers stdout holds %d /mcp request lines:\n%s", i+1, got, out)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	s.stop()
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -11,19 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pensados/sentinelx-mcp/internal/testlog"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestServeNotifiesSystemdAndServesMetricsAddr runs the serve command as
 // systemd would (NOTIFY_SOCKET set) with METRICS_ADDR: READY=1 arrives once
@@ -36,22 +24,14 @@ func TestServeNotifiesSystemdAndServesMetricsAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	port := freePort(t)
-	mport := freePort(t)
-	env := map[string]string{
-		"MCP_PORT":        strconv.Itoa(port),
+	mport := testnet.FreePort(t)
+	s := startServe(t, map[string]string{
 		"SENTINELX_TOKEN": "agent-token",
 		"SENTINELX_URL":   "http://127.0.0.1:1",
-		"OIDC_ISSUER":     "http://127.0.0.1:1/issuer", // down: serving must not wait for it
-		"RESOURCE_URL":    "http://127.0.0.1:" + strconv.Itoa(port),
 		"METRICS_ADDR":    "127.0.0.1:" + strconv.Itoa(mport),
 		"NOTIFY_SOCKET":   sock,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &testlog.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, out, io.Discard) }()
+	})
+	out := s.out
 
 	read := func() string {
 		t.Helper()
@@ -76,7 +56,7 @@ func TestServeNotifiesSystemdAndServesMetricsAddr(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := s.base
 	if code, body := get(base + "/healthz"); code != 200 || !json.Valid([]byte(body)) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
@@ -87,16 +67,8 @@ func TestServeNotifiesSystemdAndServesMetricsAddr(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "sentinelx_build_info") || !strings.Contains(body, `sentinelx_http_requests_total{code="200",route="/healthz"} 1`) {
 		t.Fatalf("METRICS_ADDR /metrics: %d\n%s", code, body)
 	}
-	cancel()
+	s.stop()
 	if got := read(); got != "STOPPING=1" {
 		t.Fatalf("message on shutdown %q, want STOPPING=1", got)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after cancel")
 	}
 }

@@ -22,3 +22,15 @@ func ClosedAddr(tb testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// FreePort returns a loopback port nothing listens on, for a server the
+// test starts itself on a fixed port (the same caveat as ClosedAddr).
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -6,9 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,16 +81,6 @@ func (b *headlessBrowser) asked() []string {
 	return append([]string(nil), b.scopes...)
 }
 
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestDevStepUpGoSDKClient: go-sdk's own authorization-code client against
 // dev mode, given nothing but the MCP URL. It registers dynamically with the
 // scope of the first challenge (sentinelx:state), signs in, gets the 403 on
@@ -103,7 +93,7 @@ func TestDevStepUpGoSDKClient(t *testing.T) {
 	for _, version := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(version, func(t *testing.T) {
 			b := &headlessBrowser{issuer: d.issuer}
-			redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", freeLoopbackPort(t))
+			redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", testnet.FreePort(t))
 			h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
 				DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
 					Metadata: &oauthex.ClientRegistrationMetadata{
@@ -175,7 +165,7 @@ func TestDevRootFormResource(t *testing.T) {
 		t.Fatalf("root PRM resource %q, want %q", prm.Resource, base)
 	}
 
-	redirect := fmt.Sprintf("http://127.0.0.1:%d/cb", freeLoopbackPort(t))
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/cb", testnet.FreePort(t))
 	reg, _ := json.Marshal(map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "none", "scope": "sentinelx:state"})
 	resp, err := http.Post(d.issuer+"/register", "application/json", strings.NewReader(string(reg)))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,19 +32,9 @@ type stack struct {
 	env map[string]string
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	idp := idptest.New(t, idptest.WithIssuerPath("/realms/sx"), idptest.WithAudience(base+"/mcp"), idptest.WithScope("sentinelx:state sentinelx:exec"))
 	a, err := sandbox.New(sandbox.Options{Token: agentToken})
@@ -271,7 +262,7 @@ func TestBadAgentTokenFailsWithoutPrintingIt(t *testing.T) {
 
 func TestStoppedAgentFails(t *testing.T) {
 	s := newStack(t)
-	s.env["SENTINELX_URL"] = "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	s.env["SENTINELX_URL"] = "http://127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
 	rep, text := s.run(t, "")
 	c := wantStatus(t, rep, text, "agent", doctor.StatusFail, "")
 	if rep.OK || !strings.Contains(c.Fix, "start the SentinelX Core agent") {

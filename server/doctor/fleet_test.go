@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"github.com/pensados/sentinelx-mcp/internal/testnet"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +21,7 @@ func writeAgents(t *testing.T, s *stack, extra string) string {
 	}
 	doc := "hosts:\n" +
 		"  - name: web-1\n    url: " + s.env["SENTINELX_URL"] + "\n    token_file: " + tok + "\n    labels: {role: web}\n" +
-		"  - name: web-2\n    url: http://127.0.0.1:" + strconv.Itoa(freePort(t)) + "\n    token_file: " + tok + "\n" + extra
+		"  - name: web-2\n    url: http://127.0.0.1:" + strconv.Itoa(testnet.FreePort(t)) + "\n    token_file: " + tok + "\n" + extra
 	path := filepath.Join(dir, "agents.yaml")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
