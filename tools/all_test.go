@@ -111,18 +111,7 @@ func newEnv(t *testing.T) *env {
 	table := tools.New(tools.Deps{Upstream: up, Version: "test", EditUploadLocalDir: dir})
 	srv := mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Version: "test"}, nil)
 	table.Register(srv)
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := srv.Connect(context.Background(), st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(context.Background(), ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return &env{cs: cs, agent: agent, rec: rc, dir: dir}
+	return &env{cs: tools.ConnectInMemory(t, srv), agent: agent, rec: rc, dir: dir}
 }
 
 // call runs a tool and decodes its JSON text; it fails the test on a

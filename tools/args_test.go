@@ -77,7 +77,7 @@ func schemaOf(t *testing.T, name string, reg *fleet.Registry) *jsonschema.Schema
 		s := mcp.NewServer(&mcp.Implementation{Name: "x"}, nil)
 		mt := &mcp.Tool{Name: name}
 		s.AddTool(mt, tl.build(mt, &d, reg))
-		cs := connectServer(t, s)
+		cs := ConnectInMemory(t, s)
 		res, err := cs.ListTools(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -90,23 +90,6 @@ func schemaOf(t *testing.T, name string, reg *fleet.Registry) *jsonschema.Schema
 	}
 	t.Fatalf("no tool %s", name)
 	return nil
-}
-
-func connectServer(t *testing.T, s *mcp.Server) *mcp.ClientSession {
-	t.Helper()
-	st, ct := mcp.NewInMemoryTransports()
-	ctx := context.Background()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return cs
 }
 
 func diffTool[In any](t *testing.T, name string, reg *fleet.Registry) {
@@ -130,7 +113,7 @@ func diffTool[In any](t *testing.T, name string, reg *fleet.Registry) {
 		t.Fatal(err)
 	}
 	s.AddTool(&mcp.Tool{Name: "own", InputSchema: schema}, typedHandler(rs, capture("own")))
-	cs := connectServer(t, s)
+	cs := ConnectInMemory(t, s)
 	for _, c := range argCases {
 		var args any
 		if c != "" {

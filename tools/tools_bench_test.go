@@ -59,18 +59,8 @@ func BenchmarkToolHandler(b *testing.B) {
 			return next(ctx, method, req)
 		}
 	})
-	st, ct := mcp.NewInMemoryTransports()
+	cs := tools.ConnectInMemory(b, srv)
 	ctx := context.Background()
-	ss, err := srv.Connect(ctx, st, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ss.Close()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cs.Close()
 	for _, tc := range []struct {
 		tool string
 		args map[string]any

@@ -22,19 +22,7 @@ func connect(t *testing.T, up *upstream.Client) (*mcp.ClientSession, *tools.Tabl
 	table := tools.New(tools.Deps{Upstream: up, Version: "test"})
 	srv := mcp.NewServer(&mcp.Implementation{Name: "sentinelx-mcp", Version: "test"}, nil)
 	table.Register(srv)
-	st, ct := mcp.NewInMemoryTransports()
-	ctx := context.Background()
-	ss, err := srv.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return cs, table
+	return tools.ConnectInMemory(t, srv), table
 }
 
 func newUpstream(t *testing.T, baseURL, token string) *upstream.Client {
